@@ -1,0 +1,309 @@
+"""In-memory implementations of every port.
+
+They keep the unit tests free of databases and disks, and the shared
+contract suite (``tests/contract``) holds them to the same behaviour as the
+SQLAlchemy and filesystem adapters.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, BinaryIO, Generic, TypeVar
+
+from domain import filters as f
+from domain.errors import NotAuthenticated, NotFound, TooLarge
+from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, User
+from domain.ports import (
+    BlobIndex,
+    BlobStore,
+    DomainRepository,
+    FrameworkRepository,
+    LicenceRepository,
+    PasswordHasher,
+    PretrainedModelRepository,
+    StagedBlob,
+    TokenSigner,
+    UnitOfWork,
+    UserRepository,
+)
+
+T = TypeVar("T")
+Accessor = Callable[[Any], Any]
+CHUNK = 1024 * 1024
+
+
+def _path(*names: str) -> Accessor:
+    def get(entity: Any) -> Any:
+        for name in names:
+            if entity is None:
+                return None
+            entity = getattr(entity, name)
+        return entity
+
+    return get
+
+
+def _plain(fields: Iterable[str]) -> dict[str, Accessor]:
+    return {name: _path(*name.split(".")) for name in fields}
+
+
+ACCESSORS: dict[type, dict[str, Accessor]] = {
+    User: _plain(f.USER_FIELDS),
+    Framework: _plain(f.FRAMEWORK_FIELDS),
+    DataDomain: _plain(f.DOMAIN_FIELDS),
+    Licence: _plain(f.LICENCE_FIELDS),
+    PretrainedModel: {
+        **_plain(f.PRETRAINED_MODEL_FIELDS),
+        "creator": _path("creator", "pk"),
+        "framework": _path("framework", "pk"),
+        "data": lambda model: model.data_sha256 is not None,
+    },
+}
+
+
+def matches(expression: f.Expression, entity: Any, accessors: Mapping[str, Accessor]) -> bool:
+    """Evaluate a filter expression in two-valued logic: a comparison with a
+    missing (null) value is false, and ``invert`` negates the result."""
+    if isinstance(expression, f.And):
+        result = all(matches(e, entity, accessors) for e in expression.sub_expressions)
+    elif isinstance(expression, f.Or):
+        result = any(matches(e, entity, accessors) for e in expression.sub_expressions)
+    else:
+        value = accessors[expression.field](entity)
+        if isinstance(expression, f.IsNull):
+            result = value is None
+        elif value is None:
+            result = False
+        elif isinstance(expression, f.Exact):
+            wanted = expression.value
+            if expression.case_insensitive and isinstance(value, str):
+                result = value.lower() == str(wanted).lower()
+            else:
+                result = value == wanted
+        elif isinstance(expression, f.Contains):
+            if expression.case_insensitive:
+                result = expression.sub_string.lower() in value.lower()
+            else:
+                result = expression.sub_string in value
+        else:
+            result = _COMPARE[expression.operator](value, expression.value)
+    return result != expression.invert
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def ordered(
+    entities: list[Any], order_by: Iterable[f.OrderBy], accessors: Mapping[str, Accessor]
+) -> list[Any]:
+    """Sort by the given keys, then by pk."""
+    keys = list(order_by) + [f.OrderBy("pk")]
+
+    def compare(a: Any, b: Any) -> int:
+        for key in keys:
+            x, y = accessors[key.field](a), accessors[key.field](b)
+            if x == y:
+                continue
+            if x is None or y is None:
+                first = x is None
+                return -1 if first == key.effective_nulls_first else 1
+            result = -1 if x < y else 1
+            return result if key.ascending else -result
+        return 0
+
+    return sorted(entities, key=functools.cmp_to_key(compare))
+
+
+class MemoryRepository(Generic[T]):
+    def __init__(self, entity_type: type) -> None:
+        self.entities: dict[int, T] = {}
+        self.accessors = ACCESSORS[entity_type]
+        self._ids = itertools.count(1)
+
+    def get(self, pk: int) -> T | None:
+        return self.entities.get(pk)
+
+    def add(self, entity: T) -> None:
+        entity.pk = next(self._ids)  # type: ignore[attr-defined]
+        self.entities[entity.pk] = entity  # type: ignore[attr-defined]
+
+    def delete(self, entity: T) -> None:
+        del self.entities[entity.pk]  # type: ignore[attr-defined]
+
+    def list(self, spec: f.FilterSpec) -> list[T]:
+        found = [
+            e
+            for e in self.entities.values()
+            if all(matches(x, e, self.accessors) for x in spec.expressions)
+        ]
+        return ordered(found, spec.order_by, self.accessors)
+
+    def _first(self, **wanted: Any) -> T | None:
+        for entity in self.entities.values():
+            if all(getattr(entity, k) == v for k, v in wanted.items()):
+                return entity
+        return None
+
+
+class MemoryUsers(MemoryRepository[User], UserRepository):
+    def __init__(self) -> None:
+        super().__init__(User)
+
+    def get_by_username(self, username: str) -> User | None:
+        return self._first(username=username)
+
+
+class MemoryFrameworks(MemoryRepository[Framework], FrameworkRepository):
+    def __init__(self) -> None:
+        super().__init__(Framework)
+
+    def get_by_name_version(self, name: str, version: str) -> Framework | None:
+        return self._first(name=name, version=version)
+
+
+class MemoryDomains(MemoryRepository[DataDomain], DomainRepository):
+    def __init__(self) -> None:
+        super().__init__(DataDomain)
+
+    def get_by_name(self, name: str) -> DataDomain | None:
+        return self._first(name=name)
+
+
+class MemoryLicences(MemoryRepository[Licence], LicenceRepository):
+    def __init__(self) -> None:
+        super().__init__(Licence)
+
+    def get_by_name(self, name: str) -> Licence | None:
+        return self._first(name=name)
+
+
+class MemoryModels(MemoryRepository[PretrainedModel], PretrainedModelRepository):
+    def __init__(self) -> None:
+        super().__init__(PretrainedModel)
+
+    def uses_framework(self, framework: Framework) -> bool:
+        return self._first(framework=framework) is not None
+
+    def uses_licence(self, licence: Licence) -> bool:
+        return self._first(licence=licence) is not None
+
+
+class MemoryBlobIndex(BlobIndex):
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def acquire(self, ref: BlobRef) -> None:
+        self.counts[ref.sha256] = self.counts.get(ref.sha256, 0) + 1
+
+    def release(self, ref: BlobRef) -> None:
+        self.counts[ref.sha256] = self.counts.get(ref.sha256, 0) - 1
+
+    def references(self, sha256: str) -> int:
+        return self.counts.get(sha256, 0)
+
+    def collect(self, ref: BlobRef, delete_file: Callable[[BlobRef], None]) -> bool:
+        if ref.sha256 not in self.counts or self.counts[ref.sha256] > 0:
+            return False
+        del self.counts[ref.sha256]
+        delete_file(ref)
+        return True
+
+
+class MemoryUnitOfWork(UnitOfWork):
+    """Changes apply at once; ``commit`` runs the after-commit callbacks."""
+
+    def __init__(self) -> None:
+        self.users = MemoryUsers()
+        self.frameworks = MemoryFrameworks()
+        self.domains = MemoryDomains()
+        self.licences = MemoryLicences()
+        self.models = MemoryModels()
+        self.blobs = MemoryBlobIndex()
+        self.pending: list[Callable[[], None]] = []
+        self.commits = 0
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.pending.append(callback)
+
+    def commit(self) -> None:
+        self.commits += 1
+        callbacks, self.pending = self.pending, []
+        for callback in callbacks:
+            callback()
+
+    def abort(self) -> None:
+        self.pending = []
+
+
+class MemoryBlobStore(BlobStore):
+    def __init__(self, chunk_size: int = CHUNK) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.staged: dict[int, bytes] = {}
+        self.chunk_size = chunk_size
+        self._handles = itertools.count(1)
+
+    def stage(self, stream: BinaryIO, max_size: int | None = None) -> StagedBlob:
+        digest, buffer = hashlib.sha256(), bytearray()
+        while chunk := stream.read(self.chunk_size):
+            buffer += chunk
+            if max_size is not None and len(buffer) > max_size:
+                raise TooLarge(f"The file is larger than the limit of {max_size} bytes.")
+            digest.update(chunk)
+        staged = StagedBlob(BlobRef(digest.hexdigest(), len(buffer)), next(self._handles))
+        self.staged[staged.handle] = bytes(buffer)
+        return staged
+
+    def commit(self, staged: StagedBlob) -> BlobRef:
+        data = self.staged.pop(staged.handle)
+        self.blobs.setdefault(staged.ref.sha256, data)
+        return staged.ref
+
+    def discard(self, staged: StagedBlob) -> None:
+        self.staged.pop(staged.handle, None)
+
+    def open(self, ref: BlobRef) -> BinaryIO:
+        if ref.sha256 not in self.blobs:
+            raise NotFound("The file of this model is missing from the store.")
+        return io.BytesIO(self.blobs[ref.sha256])
+
+    def exists(self, ref: BlobRef) -> bool:
+        return ref.sha256 in self.blobs
+
+    def delete(self, ref: BlobRef) -> None:
+        self.blobs.pop(ref.sha256, None)
+
+
+class PlainPasswordHasher(PasswordHasher):
+    """A fast, insecure hasher for unit tests only."""
+
+    def hash(self, password: str) -> str:
+        return "plain$" + password[::-1]
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return password_hash == self.hash(password)
+
+
+class MemoryTokenSigner(TokenSigner):
+    """Tokens are opaque keys into a dict of claims; unknown keys are invalid."""
+
+    def __init__(self) -> None:
+        self.issued: dict[str, dict[str, Any]] = {}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        token = f"token-{len(self.issued) + 1}"
+        self.issued[token] = dict(claims)
+        return token
+
+    def decode(self, token: str) -> dict[str, Any]:
+        if token not in self.issued:
+            raise NotAuthenticated("Given token not valid for any token type")
+        return dict(self.issued[token])

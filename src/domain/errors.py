@@ -1,0 +1,70 @@
+"""Domain errors: every failure a service can report, independent of HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    default_detail = "The request could not be completed."
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.default_detail
+        super().__init__(self.detail)
+
+
+class NotAuthenticated(DomainError):
+    default_detail = "Authentication credentials were not provided."
+
+
+class PermissionDenied(DomainError):
+    default_detail = "You do not have permission to perform this action."
+
+
+class NotFound(DomainError):
+    default_detail = "Not found."
+
+
+class Invalid(DomainError):
+    """Bad input: either per-field messages or one non-field detail."""
+
+    default_detail = "Invalid input."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        fields: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.fields = {name: list(msgs) for name, msgs in (fields or {}).items()}
+        super().__init__(detail)
+
+    @classmethod
+    def field(cls, name: str, message: str) -> Invalid:
+        return cls(fields={name: [message]})
+
+
+class Conflict(DomainError):
+    default_detail = "The action conflicts with the current state of the resource."
+
+
+class Gone(DomainError):
+    default_detail = "The resource has been deleted."
+
+
+class UnsupportedFileType(DomainError):
+    default_detail = "Unsupported file type."
+
+
+class TooLarge(DomainError):
+    default_detail = "The uploaded file is larger than the configured limit."
+
+
+class TooManyRequests(DomainError):
+    default_detail = "Too many requests."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 60) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail)

@@ -1,0 +1,258 @@
+"""The UFDL filter language: parsed and validated here, translated by adapters.
+
+A spec is ``{"expressions": [...], "order_by": [...], "include_inactive": bool}``;
+each resource whitelists the fields that may appear in it, with their kind.
+Parsing turns the JSON into the small immutable tree below or raises
+``Invalid`` naming the problem.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Union
+
+from domain.errors import Invalid
+
+
+class Kind(enum.Enum):
+    INT = "int"
+    FLOAT = "float"
+    STR = "str"
+    BOOL = "bool"
+    DATETIME = "datetime"
+
+
+Fields = Mapping[str, Kind]
+Value = Union[bool, int, float, str, datetime]
+
+
+@dataclass(frozen=True)
+class Exact:
+    field: str
+    value: Value
+    case_insensitive: bool = False
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class Contains:
+    field: str
+    sub_string: str
+    case_insensitive: bool = False
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class IsNull:
+    field: str
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class Compare:
+    field: str
+    operator: str
+    value: Value
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class And:
+    sub_expressions: tuple[Expression, ...]
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class Or:
+    sub_expressions: tuple[Expression, ...]
+    invert: bool = False
+
+
+Expression = Union[Exact, Contains, IsNull, Compare, And, Or]
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    """One sort key. ``nulls_first=None`` means: nulls sort as the largest
+    values (last ascending, first descending), the same on every backend."""
+
+    field: str
+    ascending: bool = True
+    nulls_first: bool | None = None
+
+    @property
+    def effective_nulls_first(self) -> bool:
+        return (not self.ascending) if self.nulls_first is None else self.nulls_first
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    expressions: tuple[Expression, ...] = ()
+    order_by: tuple[OrderBy, ...] = ()
+    include_inactive: bool = False
+
+    def narrowed(self, expression: Expression) -> FilterSpec:
+        return FilterSpec(self.expressions + (expression,), self.order_by, self.include_inactive)
+
+
+COMPARE_OPERATORS = ("<", ">", "<=", ">=")
+_SPEC_KEYS = ("expressions", "order_by", "include_inactive")
+
+
+def parse_filter(raw: Any, fields: Fields) -> FilterSpec:
+    """Parse a filter spec (``None`` or ``{}`` is the empty spec)."""
+    if raw is None:
+        return FilterSpec()
+    if not isinstance(raw, Mapping):
+        raise Invalid("Filter specification must be a JSON object.")
+    expressions = raw.get("expressions", [])
+    if not isinstance(expressions, list):
+        raise Invalid("Filter 'expressions' must be a list.")
+    order_by = raw.get("order_by", [])
+    if not isinstance(order_by, list):
+        raise Invalid("Filter 'order_by' must be a list.")
+    include_inactive = raw.get("include_inactive", False)
+    if not isinstance(include_inactive, bool):
+        raise Invalid("Filter 'include_inactive' must be a boolean.")
+    return FilterSpec(
+        expressions=tuple(
+            _expression(e, fields, f"expressions[{i}]") for i, e in enumerate(expressions)
+        ),
+        order_by=tuple(_order(o, fields, f"order_by[{i}]") for i, o in enumerate(order_by)),
+        include_inactive=include_inactive,
+    )
+
+
+def _expression(raw: Any, fields: Fields, where: str) -> Expression:
+    if not isinstance(raw, Mapping):
+        raise Invalid(f"Filter {where}: an expression must be a JSON object.")
+    kind = raw.get("type")
+    invert = _flag(raw, "invert", where)
+    if kind in ("and", "or"):
+        subs = raw.get("sub_expressions")
+        if not isinstance(subs, list) or not subs:
+            raise Invalid(f"Filter {where}: '{kind}' needs a non-empty list 'sub_expressions'.")
+        parsed = tuple(
+            _expression(s, fields, f"{where}.sub_expressions[{i}]") for i, s in enumerate(subs)
+        )
+        return (And if kind == "and" else Or)(parsed, invert)
+    if kind not in ("exact", "contains", "isnull", "is_null", "compare"):
+        raise Invalid(f"Filter {where}: unknown expression type {kind!r}.")
+    name = _field(raw, fields, where)
+    if kind in ("isnull", "is_null"):
+        return IsNull(name, invert)
+    if kind == "contains":
+        if fields[name] is not Kind.STR:
+            raise Invalid(f"Filter {where}: 'contains' needs a text field, not {name!r}.")
+        sub = raw.get("sub_string")
+        if not isinstance(sub, str):
+            raise Invalid(f"Filter {where}: 'sub_string' must be a string.")
+        return Contains(name, sub, _flag(raw, "case_insensitive", where), invert)
+    if "value" not in raw:
+        raise Invalid(f"Filter {where}: 'value' is required.")
+    if kind == "exact":
+        value = _value(raw["value"], fields[name], name, where)
+        return Exact(name, value, _flag(raw, "case_insensitive", where), invert)
+    operator = raw.get("operator")
+    if operator not in COMPARE_OPERATORS:
+        raise Invalid(
+            f"Filter {where}: unknown operator {operator!r}; "
+            f"use one of {', '.join(COMPARE_OPERATORS)}."
+        )
+    if fields[name] is Kind.BOOL:
+        raise Invalid(f"Filter {where}: cannot compare the boolean field {name!r}.")
+    return Compare(name, operator, _value(raw["value"], fields[name], name, where), invert)
+
+
+def _order(raw: Any, fields: Fields, where: str) -> OrderBy:
+    if not isinstance(raw, Mapping):
+        raise Invalid(f"Filter {where}: an ordering must be a JSON object.")
+    name = _field(raw, fields, where)
+    nulls_first = raw.get("nulls_first")
+    if nulls_first is not None and not isinstance(nulls_first, bool):
+        raise Invalid(f"Filter {where}: 'nulls_first' must be a boolean or null.")
+    ascending = raw.get("ascending", True)
+    if not isinstance(ascending, bool):
+        raise Invalid(f"Filter {where}: 'ascending' must be a boolean.")
+    return OrderBy(name, ascending, nulls_first)
+
+
+def _field(raw: Mapping[str, Any], fields: Fields, where: str) -> str:
+    name = raw.get("field")
+    if not isinstance(name, str):
+        raise Invalid(f"Filter {where}: 'field' must be a string.")
+    if name not in fields:
+        raise Invalid(
+            f"Filter {where}: cannot filter or order on field {name!r}; "
+            f"allowed fields: {', '.join(sorted(fields))}."
+        )
+    return name
+
+
+def _flag(raw: Mapping[str, Any], key: str, where: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise Invalid(f"Filter {where}: {key!r} must be a boolean.")
+    return value
+
+
+def _value(value: Any, kind: Kind, name: str, where: str) -> Value:
+    problem = f"Filter {where}: value {value!r} does not suit the {kind.value} field {name!r}."
+    if kind is Kind.BOOL:
+        if isinstance(value, bool):
+            return value
+    elif kind in (Kind.INT, Kind.FLOAT):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+    elif kind is Kind.STR:
+        if isinstance(value, str):
+            return value
+    elif isinstance(value, str):
+        return parse_timestamp(value, problem)
+    raise Invalid(problem)
+
+
+def parse_timestamp(text: str, problem: str | None = None) -> datetime:
+    """An ISO 8601 timestamp; a naive one is taken as UTC."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(problem or f"Not an ISO 8601 timestamp: {text!r}.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+PRETRAINED_MODEL_FIELDS: Fields = {
+    "pk": Kind.INT,
+    "name": Kind.STR,
+    "description": Kind.STR,
+    "url": Kind.STR,
+    "metadata": Kind.STR,
+    "creation_time": Kind.DATETIME,
+    "deletion_time": Kind.DATETIME,
+    "creator": Kind.INT,
+    "creator.username": Kind.STR,
+    "framework": Kind.INT,
+    "framework.name": Kind.STR,
+    "framework.version": Kind.STR,
+    "domain.name": Kind.STR,
+    "domain.description": Kind.STR,
+    "licence.name": Kind.STR,
+    "data": Kind.BOOL,
+}
+FRAMEWORK_FIELDS: Fields = {"pk": Kind.INT, "name": Kind.STR, "version": Kind.STR}
+DOMAIN_FIELDS: Fields = {"pk": Kind.INT, "name": Kind.STR, "description": Kind.STR}
+LICENCE_FIELDS: Fields = {"pk": Kind.INT, "name": Kind.STR, "url": Kind.STR}
+USER_FIELDS: Fields = {
+    "pk": Kind.INT,
+    "username": Kind.STR,
+    "first_name": Kind.STR,
+    "last_name": Kind.STR,
+    "email": Kind.STR,
+    "is_active": Kind.BOOL,
+    "is_staff": Kind.BOOL,
+    "date_joined": Kind.DATETIME,
+    "last_login": Kind.DATETIME,
+}

@@ -1,0 +1,96 @@
+"""Entities and value objects of the registry.
+
+Plain dataclasses: the SQLAlchemy adapter maps them imperatively, so they
+carry no persistence code. ``eq=False`` keeps identity semantics, which the
+ORM's identity map relies on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A reference to stored bytes, addressed by their content."""
+
+    sha256: str
+    size: int
+
+
+@dataclass(eq=False)
+class User:
+    username: str
+    password_hash: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    is_active: bool = True
+    is_staff: bool = False
+    is_superuser: bool = False
+    date_joined: datetime | None = None
+    last_login: datetime | None = None
+    pk: int | None = None
+
+
+@dataclass(eq=False)
+class Framework:
+    name: str
+    version: str
+    pk: int | None = None
+
+
+@dataclass(eq=False)
+class DataDomain:
+    name: str
+    description: str
+    pk: int | None = None
+
+
+@dataclass(eq=False)
+class Licence:
+    name: str
+    url: str = ""
+    domains: list[str] = field(default_factory=list)
+    permissions: list[str] = field(default_factory=list)
+    limitations: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    pk: int | None = None
+
+
+SUBDESCRIPTOR_TYPES = ("domains", "permissions", "limitations", "conditions")
+
+
+@dataclass(eq=False)
+class PretrainedModel:
+    name: str
+    framework: Framework
+    domain: DataDomain
+    licence: Licence
+    url: str
+    description: str
+    metadata: str = ""
+    creator: User | None = None
+    creation_time: datetime | None = None
+    deletion_time: datetime | None = None
+    data_sha256: str | None = None
+    data_size: int | None = None
+    data_time: datetime | None = None
+    pk: int | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deletion_time is not None
+
+    @property
+    def blob(self) -> BlobRef | None:
+        if self.data_sha256 is None or self.data_size is None:
+            return None
+        return BlobRef(self.data_sha256, self.data_size)
+
+    def attach(self, ref: BlobRef | None, when: datetime | None) -> None:
+        """Point the model at other bytes (or at none)."""
+        self.data_sha256 = ref.sha256 if ref else None
+        self.data_size = ref.size if ref else None
+        self.data_time = when if ref else None

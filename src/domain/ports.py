@@ -1,0 +1,171 @@
+"""Ports: what the domain needs from the outside world.
+
+Adapters implement these; services receive them. Fakes in
+``adapters.memory`` implement them in memory for the unit tests.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Generic, TypeVar
+
+from domain.filters import FilterSpec
+from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, User
+
+T = TypeVar("T")
+
+
+class Repository(abc.ABC, Generic[T]):
+    """Storage of one aggregate, inside the current unit of work."""
+
+    @abc.abstractmethod
+    def get(self, pk: int) -> T | None: ...
+
+    @abc.abstractmethod
+    def add(self, entity: T) -> None:
+        """Store a new entity and give it its ``pk``."""
+
+    @abc.abstractmethod
+    def delete(self, entity: T) -> None: ...
+
+    @abc.abstractmethod
+    def list(self, spec: FilterSpec) -> list[T]:
+        """Entities matching ``spec``, in its order (then by ``pk``)."""
+
+
+class UserRepository(Repository[User]):
+    @abc.abstractmethod
+    def get_by_username(self, username: str) -> User | None: ...
+
+
+class FrameworkRepository(Repository[Framework]):
+    @abc.abstractmethod
+    def get_by_name_version(self, name: str, version: str) -> Framework | None: ...
+
+
+class DomainRepository(Repository[DataDomain]):
+    @abc.abstractmethod
+    def get_by_name(self, name: str) -> DataDomain | None: ...
+
+
+class LicenceRepository(Repository[Licence]):
+    @abc.abstractmethod
+    def get_by_name(self, name: str) -> Licence | None: ...
+
+
+class PretrainedModelRepository(Repository[PretrainedModel]):
+    @abc.abstractmethod
+    def uses_framework(self, framework: Framework) -> bool: ...
+
+    @abc.abstractmethod
+    def uses_licence(self, licence: Licence) -> bool: ...
+
+
+class BlobIndex(abc.ABC):
+    """Reference counts of stored blobs, kept in the database.
+
+    ``acquire`` and ``release`` run inside the current unit of work; the row
+    they touch stays locked until it ends, which serialises them against
+    ``collect`` for the same bytes.
+    """
+
+    @abc.abstractmethod
+    def acquire(self, ref: BlobRef) -> None:
+        """Count one more reference to ``ref`` (creating its row)."""
+
+    @abc.abstractmethod
+    def release(self, ref: BlobRef) -> None:
+        """Count one reference less to ``ref``."""
+
+    @abc.abstractmethod
+    def references(self, sha256: str) -> int:
+        """The current reference count (0 when unknown)."""
+
+    @abc.abstractmethod
+    def collect(self, ref: BlobRef, delete_file: Callable[[BlobRef], None]) -> bool:
+        """In a short transaction of its own: if ``ref`` is unreferenced,
+        forget it and call ``delete_file(ref)`` while its row is locked.
+
+        Called after the releasing transaction committed. Returns whether
+        the bytes were removed.
+        """
+
+
+class UnitOfWork(abc.ABC):
+    """One atomic change: the repositories plus commit, abort and hooks."""
+
+    users: UserRepository
+    frameworks: FrameworkRepository
+    domains: DomainRepository
+    licences: LicenceRepository
+    models: PretrainedModelRepository
+    blobs: BlobIndex
+
+    @abc.abstractmethod
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction has committed."""
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def abort(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    """Bytes received and hashed, not yet visible in the store."""
+
+    ref: BlobRef
+    handle: Any
+
+
+class BlobStore(abc.ABC):
+    """Content-addressed storage of model files."""
+
+    @abc.abstractmethod
+    def stage(self, stream: BinaryIO, max_size: int | None = None) -> StagedBlob:
+        """Read ``stream`` in chunks, hashing while writing, into a staging area.
+
+        Raises ``TooLarge`` (and keeps nothing) past ``max_size`` bytes.
+        """
+
+    @abc.abstractmethod
+    def commit(self, staged: StagedBlob) -> BlobRef:
+        """Make staged bytes visible under their hash (a no-op if present)."""
+
+    @abc.abstractmethod
+    def discard(self, staged: StagedBlob) -> None: ...
+
+    @abc.abstractmethod
+    def open(self, ref: BlobRef) -> BinaryIO:
+        """A seekable binary file of the bytes; raises ``NotFound`` if absent."""
+
+    @abc.abstractmethod
+    def exists(self, ref: BlobRef) -> bool: ...
+
+    @abc.abstractmethod
+    def delete(self, ref: BlobRef) -> None:
+        """Remove the bytes (a no-op if absent)."""
+
+
+class PasswordHasher(abc.ABC):
+    @abc.abstractmethod
+    def hash(self, password: str) -> str: ...
+
+    @abc.abstractmethod
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class TokenSigner(abc.ABC):
+    @abc.abstractmethod
+    def sign(self, claims: dict[str, Any]) -> str: ...
+
+    @abc.abstractmethod
+    def decode(self, token: str) -> dict[str, Any]:
+        """The claims of a token whose signature and algorithm are valid.
+
+        Raises ``NotAuthenticated`` otherwise.
+        """

@@ -1,0 +1,75 @@
+"""Frameworks: the library and version a model was built with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from domain.errors import Conflict, Invalid
+from domain.filters import FRAMEWORK_FIELDS
+from domain.model import Framework
+from domain.permissions import Actor, require_admin
+from domain.ports import UnitOfWork
+from domain.services._base import ReadableResource
+from domain.validation import Reader, present
+
+NAME_MAX = 200
+VERSION_MAX = 100
+
+
+class Frameworks(ReadableResource[Framework]):
+    fields = FRAMEWORK_FIELDS
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        super().__init__(uow.frameworks)
+        self.uow = uow
+
+    def create(self, actor: Actor, data: Mapping[str, Any]) -> Framework:
+        require_admin(actor)
+        framework = Framework(**self._read(data, partial=False))
+        self._check_unique(framework)
+        self.uow.frameworks.add(framework)
+        return framework
+
+    def update(
+        self, actor: Actor, pk: int, data: Mapping[str, Any], partial: bool = False
+    ) -> Framework:
+        require_admin(actor)
+        framework = self._get(pk)
+        values = self._read(data, partial)
+        candidate = Framework(
+            values.get("name", framework.name), values.get("version", framework.version)
+        )
+        self._check_unique(candidate, pk)
+        framework.name, framework.version = candidate.name, candidate.version
+        return framework
+
+    def destroy(self, actor: Actor, pk: int) -> None:
+        """Remove a framework no model uses."""
+        require_admin(actor)
+        framework = self._get(pk)
+        if self.uow.models.uses_framework(framework):
+            raise Conflict("This framework is used by pretrained models.")
+        self.uow.frameworks.delete(framework)
+
+    def get_or_create(self, actor: Actor, name: str, version: str) -> Framework:
+        """The framework with this name and version, created when missing."""
+        require_admin(actor)
+        found = self.uow.frameworks.get_by_name_version(name, version)
+        return found or self.create(actor, {"name": name, "version": version})
+
+    def _read(self, data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
+        reader = Reader(data, partial)
+        values = {
+            "name": reader.text("name", max_length=NAME_MAX),
+            "version": reader.text("version", max_length=VERSION_MAX),
+        }
+        reader.errors.raise_if_any()
+        return present(values)
+
+    def _check_unique(self, candidate: Framework, pk: int | None = None) -> None:
+        found = self.uow.frameworks.get_by_name_version(candidate.name, candidate.version)
+        if found is not None and found.pk != pk:
+            raise Invalid(
+                fields={"non_field_errors": ["The fields name, version must make a unique set."]}
+            )

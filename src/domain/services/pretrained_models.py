@@ -1,0 +1,233 @@
+"""Pretrained models: CRUD, soft delete, reinstate, hard delete and files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from domain.clock import Clock
+from domain.errors import Conflict, Gone, Invalid, NotFound, TooLarge, UnsupportedFileType
+from domain.filters import PRETRAINED_MODEL_FIELDS, IsNull, parse_filter
+from domain.model import BlobRef, PretrainedModel
+from domain.permissions import Actor, is_system, require_admin, require_authenticated
+from domain.ports import BlobStore, UnitOfWork
+from domain.validation import Reader, present
+
+NAME_MAX = 200
+URL_MAX = 200
+
+
+@dataclass
+class Download:
+    """An open model file, ready to be streamed."""
+
+    model: PretrainedModel
+    ref: BlobRef
+    file: BinaryIO
+
+
+class PretrainedModels:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        store: BlobStore,
+        clock: Clock,
+        max_file_size: int | None = None,
+    ) -> None:
+        self.uow = uow
+        self.store = store
+        self.clock = clock
+        self.max_file_size = max_file_size
+
+    # -- metadata ---------------------------------------------------------
+
+    def list(self, actor: Actor, raw_filter: Any = None) -> list[PretrainedModel]:
+        """Models matching the filter; soft-deleted ones only on request."""
+        require_authenticated(actor)
+        spec = parse_filter(raw_filter, PRETRAINED_MODEL_FIELDS)
+        if not spec.include_inactive:
+            spec = spec.narrowed(IsNull("deletion_time"))
+        return self.uow.models.list(spec)
+
+    def retrieve(self, actor: Actor, pk: int) -> PretrainedModel:
+        require_authenticated(actor)
+        return self._get(pk)
+
+    def create(self, actor: Actor, data: Mapping[str, Any]) -> PretrainedModel:
+        user = require_admin(actor)
+        values = self._read(data, partial=False)
+        values.setdefault("metadata", "")
+        model = PretrainedModel(
+            **values,
+            creator=None if is_system(user) else user,
+            creation_time=self.clock.now(),
+        )
+        self.uow.models.add(model)
+        return model
+
+    def update(
+        self, actor: Actor, pk: int, data: Mapping[str, Any], partial: bool = False
+    ) -> PretrainedModel:
+        """Full (PUT) or partial (PATCH) update of the writable fields."""
+        require_admin(actor)
+        model = self._get_writable(pk)
+        for name, value in self._read(data, partial).items():
+            setattr(model, name, value)
+        return model
+
+    def soft_delete(self, actor: Actor, pk: int) -> None:
+        """Flag the model deleted; doing it again changes nothing."""
+        require_admin(actor)
+        model = self._get(pk)
+        if not model.is_deleted:
+            model.deletion_time = self.clock.now()
+
+    def reinstate(self, actor: Actor, pk: int) -> PretrainedModel:
+        require_admin(actor)
+        model = self._get(pk)
+        model.deletion_time = None
+        return model
+
+    def hard_delete(self, actor: Actor, pk: int) -> PretrainedModel:
+        """Remove the record for good and release its file after commit."""
+        require_admin(actor)
+        model = self._get(pk)
+        if model.blob is not None:
+            self._release(model.blob)
+        self.uow.models.delete(model)
+        return model
+
+    # -- files ------------------------------------------------------------
+
+    def set_file(
+        self,
+        actor: Actor,
+        pk: int,
+        stream: BinaryIO,
+        declared_size: int | None = None,
+    ) -> PretrainedModel:
+        """Attach the bytes read from ``stream``, replacing any previous file.
+
+        The bytes become visible under their hash before the model points at
+        them, and the previous file is released only after commit, so a
+        download never sees a partial or mixed file.
+        """
+        require_admin(actor)
+        model = self._get_writable(pk)
+        limit = self.max_file_size
+        if limit is not None and declared_size is not None and declared_size > limit:
+            raise TooLarge(f"The file is larger than the limit of {limit} bytes.")
+        staged = self.store.stage(stream, limit)
+        try:
+            if staged.ref.size == 0:
+                raise Invalid("The submitted file is empty.")
+            # The index row is locked from here until commit, so a collection
+            # of the same bytes cannot remove them under this upload.
+            self.uow.blobs.acquire(staged.ref)
+            ref = self.store.commit(staged)
+        except BaseException:
+            self.store.discard(staged)
+            raise
+        previous = model.blob
+        model.attach(ref, self.clock.now())
+        if previous is not None:
+            self._release(previous)
+        return model
+
+    def delete_file(self, actor: Actor, pk: int) -> PretrainedModel:
+        """Detach the file; a model without one is left as it is."""
+        require_admin(actor)
+        model = self._get_writable(pk)
+        if model.blob is not None:
+            self._release(model.blob)
+            model.attach(None, None)
+        return model
+
+    def download(
+        self,
+        actor: Actor,
+        pk: int,
+        filetype: Any = None,
+        params: Any = None,
+    ) -> Download:
+        """Open the model's file for reading."""
+        require_authenticated(actor)
+        if filetype is not None and filetype != "data":
+            raise UnsupportedFileType(
+                f"Unsupported file type {filetype!r}: only 'data' is available."
+            )
+        check_download_params(params)
+        model = self._get(pk)
+        if model.is_deleted:
+            raise Gone("This pretrained model has been deleted.")
+        ref = model.blob
+        if ref is None:
+            raise NotFound("This pretrained model has no file.")
+        return Download(model, ref, self.store.open(ref))
+
+    # -- helpers ----------------------------------------------------------
+
+    def _get(self, pk: int) -> PretrainedModel:
+        model = self.uow.models.get(pk)
+        if model is None:
+            raise NotFound()
+        return model
+
+    def _get_writable(self, pk: int) -> PretrainedModel:
+        model = self._get(pk)
+        if model.is_deleted:
+            raise Conflict("This pretrained model is deleted and read-only; reinstate it first.")
+        return model
+
+    def _release(self, ref: BlobRef) -> None:
+        self.uow.blobs.release(ref)
+        blobs, store = self.uow.blobs, self.store
+        self.uow.after_commit(lambda: blobs.collect(ref, store.delete))
+
+    def _read(self, data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
+        reader = Reader(data, partial)
+        values = {
+            "name": reader.text("name", max_length=NAME_MAX),
+            "description": reader.text("description", allow_blank=True),
+            "url": reader.url("url", max_length=URL_MAX),
+            "metadata": reader.text("metadata", required=False, allow_blank=True),
+        }
+        framework_pk = reader.integer("framework")
+        if framework_pk is not Reader.MISSING:
+            values["framework"] = self.uow.frameworks.get(framework_pk) or _missing(
+                reader, "framework", f'Invalid pk "{framework_pk}" - object does not exist.'
+            )
+        domain_name = reader.text("domain")
+        if domain_name is not Reader.MISSING:
+            values["domain"] = self.uow.domains.get_by_name(domain_name) or _missing(
+                reader, "domain", f"Object with name={domain_name} does not exist."
+            )
+        licence_name = reader.text("licence")
+        if licence_name is not Reader.MISSING:
+            values["licence"] = self.uow.licences.get_by_name(licence_name) or _missing(
+                reader, "licence", f"Object with name={licence_name} does not exist."
+            )
+        reader.errors.raise_if_any()
+        return present(values)
+
+
+def _missing(reader: Reader, name: str, message: str) -> object:
+    reader.errors.add(name, message)
+    return Reader.MISSING
+
+
+def check_download_params(params: Any) -> None:
+    """``params`` maps strings to strings or lists of strings; it is ignored."""
+    if params is None:
+        return
+    ok = isinstance(params, Mapping) and all(
+        isinstance(key, str)
+        and (
+            isinstance(value, str)
+            or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        )
+        for key, value in params.items()
+    )
+    if not ok:
+        raise Invalid(fields={"params": ["Must map strings to strings or lists of strings."]})
