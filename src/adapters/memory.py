@@ -106,7 +106,7 @@ def ordered(
     entities: list[Any], order_by: Iterable[f.OrderBy], accessors: Mapping[str, Accessor]
 ) -> list[Any]:
     """Sort by the given keys, then by pk."""
-    keys = list(order_by) + [f.OrderBy("pk")]
+    keys = [*list(order_by), f.OrderBy("pk")]
 
     def compare(a: Any, b: Any) -> int:
         for key in keys:

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Union
+from typing import Any
 
 from domain.errors import Invalid
 
@@ -26,7 +26,7 @@ class Kind(enum.Enum):
 
 
 Fields = Mapping[str, Kind]
-Value = Union[bool, int, float, str, datetime]
+Value = bool | int | float | str | datetime
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Or:
     invert: bool = False
 
 
-Expression = Union[Exact, Contains, IsNull, Compare, And, Or]
+Expression = Exact | Contains | IsNull | Compare | And | Or
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class FilterSpec:
     include_inactive: bool = False
 
     def narrowed(self, expression: Expression) -> FilterSpec:
-        return FilterSpec(self.expressions + (expression,), self.order_by, self.include_inactive)
+        return FilterSpec((*self.expressions, expression), self.order_by, self.include_inactive)
 
 
 COMPARE_OPERATORS = ("<", ">", "<=", ">=")

@@ -19,7 +19,7 @@ LICENCES = (
     Licence(
         "Apache-2.0",
         "https://www.apache.org/licenses/LICENSE-2.0",
-        permissions=_PERMISSIVE + ["Patent use"],
+        permissions=[*_PERMISSIVE, "Patent use"],
         limitations=["Trademark use", "Liability", "Warranty"],
         conditions=["License and copyright notice", "State changes"],
     ),
@@ -40,7 +40,7 @@ LICENCES = (
     Licence(
         "GPL-3.0",
         "https://www.gnu.org/licenses/gpl-3.0.html",
-        permissions=_PERMISSIVE + ["Patent use"],
+        permissions=[*_PERMISSIVE, "Patent use"],
         limitations=["Liability", "Warranty"],
         conditions=[
             "License and copyright notice",
