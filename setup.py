@@ -39,7 +39,6 @@ setup(
         "console_scripts": [
             "modelhub-initdb = entrypoints.cli.initdb:main",
             "modelhub-create-user = entrypoints.cli.create_user:main",
-            "modelhub-serve = entrypoints.cli.serve:main",
         ],
     },
 )

@@ -263,8 +263,11 @@ class MemoryBlobStore(BlobStore):
         return staged
 
     def commit(self, staged: StagedBlob) -> BlobRef:
-        data = self.staged.pop(staged.handle)
-        self.blobs.setdefault(staged.ref.sha256, data)
+        data = self.staged.pop(staged.handle, None)
+        if data is None and staged.ref.sha256 not in self.blobs:
+            raise FileNotFoundError("staged bytes were discarded before commit")
+        if data is not None:
+            self.blobs.setdefault(staged.ref.sha256, data)
         return staged.ref
 
     def discard(self, staged: StagedBlob) -> None:

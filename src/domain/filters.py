@@ -205,7 +205,8 @@ def _value(value: Any, kind: Kind, name: str, where: str) -> Value:
         if isinstance(value, bool):
             return value
     elif kind in (Kind.INT, Kind.FLOAT):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if is_number and (kind is Kind.FLOAT or fits_in_64_bits(value)):
             return value
     elif kind is Kind.STR:
         if isinstance(value, str):
@@ -215,13 +216,18 @@ def _value(value: Any, kind: Kind, name: str, where: str) -> Value:
     raise Invalid(problem)
 
 
+def fits_in_64_bits(value: int | float) -> bool:
+    """Whether a number can be compared with a 64-bit integer column."""
+    return -(2**63) <= value <= 2**63 - 1
+
+
 def parse_timestamp(text: str, problem: str | None = None) -> datetime:
     """An ISO 8601 timestamp; a naive one is taken as UTC."""
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise Invalid(problem or f"Not an ISO 8601 timestamp: {text!r}.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 PRETRAINED_MODEL_FIELDS: Fields = {

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from domain.errors import Invalid
+from domain.filters import fits_in_64_bits
 
 REQUIRED = "This field is required."
 BLANK = "This field may not be blank."
@@ -100,6 +101,9 @@ class Reader:
             return value
         if isinstance(value, bool) or not isinstance(value, int):
             self.errors.add(name, NOT_INT)
+            return self.MISSING
+        if not fits_in_64_bits(value):
+            self.errors.add(name, "Ensure this value fits in a 64-bit integer.")
             return self.MISSING
         return value
 

@@ -1,0 +1,195 @@
+"""Content-addressed blob store on a local filesystem.
+
+Layout under ``root``::
+
+    blobs/ab/cd/abcd...      one file per distinct SHA-256, never modified
+    tmp/upload-<hex>.part    uploads being received (leftovers after a crash)
+
+Bytes are streamed into ``tmp/``, hashed while written and fsynced, then
+renamed into ``blobs/``. A rename within one filesystem is atomic, so a blob
+name only ever points at complete bytes whatever moment a crash happens.
+Both folders must therefore live on the same filesystem (they share ``root``).
+
+Blob files are never rewritten in place: a reader that opened one keeps
+reading the same inode even if the blob is deleted meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from domain.errors import NotFound, TooLarge
+from domain.model import BlobRef
+from domain.ports import BlobStore, StagedBlob
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+TEMP_PREFIX = "upload-"
+TEMP_SUFFIX = ".part"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"[0-9a-f]+" + re.escape(TEMP_SUFFIX))
+
+
+class FileBlobStore(BlobStore):
+    """Blobs as files under ``root``, named by their SHA-256."""
+
+    def __init__(self, root: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        if chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, not {chunk_size}")
+        self.root = Path(root)
+        self.blob_dir = self.root / "blobs"
+        self.tmp_dir = self.root / "tmp"
+        self.chunk_size = chunk_size
+
+    # -- BlobStore ----------------------------------------------------------
+
+    def stage(self, stream: BinaryIO, max_size: int | None = None) -> StagedBlob:
+        """Copy ``stream`` chunk by chunk into a fsynced temporary file.
+
+        Raises ``TooLarge`` as soon as more than ``max_size`` bytes arrived.
+        On any error the temporary file is removed and the error propagates.
+        """
+        path, fd = self._create_temp()
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(self.chunk_size):
+                    size += len(chunk)
+                    if max_size is not None and size > max_size:
+                        raise TooLarge(f"The file is larger than the limit of {max_size} bytes.")
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            _unlink(path)
+            raise
+        return StagedBlob(BlobRef(digest.hexdigest(), size), str(path))
+
+    def commit(self, staged: StagedBlob) -> BlobRef:
+        """Move staged bytes under their hash, or drop them if already stored.
+
+        Idempotent: committing the same staged blob again returns its ref.
+        """
+        temp = Path(staged.handle)
+        final = self._blob_path(staged.ref)
+        if final.exists():
+            # Identical bytes are stored once; the existing file (and the
+            # inode its readers hold) stays as it is.
+            _unlink(temp)
+            return staged.ref
+        if not temp.exists():
+            raise FileNotFoundError(
+                f"staged upload {temp.name} was discarded before being committed"
+            )
+        _make_dirs(final.parent)
+        # Two concurrent commits of the same bytes may both get here; the
+        # second rename then swaps in an identical file, which open readers
+        # never notice since they hold the old inode.
+        os.replace(temp, final)
+        _fsync_dir(final.parent)
+        return staged.ref
+
+    def discard(self, staged: StagedBlob) -> None:
+        """Remove the staged bytes; nothing happens if they are already gone."""
+        _unlink(Path(staged.handle))
+
+    def open(self, ref: BlobRef) -> BinaryIO:
+        """The blob opened for binary reading; raises ``NotFound`` if absent."""
+        try:
+            return open(self._blob_path(ref), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"The file {ref.sha256} is missing from the store.") from None
+
+    def exists(self, ref: BlobRef) -> bool:
+        return self._blob_path(ref).is_file()
+
+    def delete(self, ref: BlobRef) -> None:
+        """Remove the blob (a no-op if absent); open readers keep their bytes.
+
+        Empty fan-out folders are kept: removing one could race with a
+        commit that has just created it for another blob.
+        """
+        _unlink(self._blob_path(ref))
+
+    # -- filesystem extras --------------------------------------------------
+
+    def path(self, ref: BlobRef) -> str:
+        """The absolute path where the blob's bytes live (or would live)."""
+        return str(self._blob_path(ref).absolute())
+
+    def temporary_files(self) -> Iterator[tuple[str, float]]:
+        """``(path, mtime)`` of every staging file, for a garbage collector.
+
+        Includes uploads still in progress: callers compare the mtime with a
+        grace period before removing anything.
+        """
+        try:
+            entries = list(os.scandir(self.tmp_dir))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if not _TEMP_NAME.fullmatch(entry.name):
+                continue
+            try:
+                mtime = entry.stat(follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                continue  # committed or discarded meanwhile
+            yield entry.path, mtime
+
+    # -- helpers ------------------------------------------------------------
+
+    def _blob_path(self, ref: BlobRef) -> Path:
+        sha = ref.sha256
+        # The hash becomes a path: refuse anything that could climb out of root.
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            raise ValueError(f"not a lowercase hex SHA-256: {sha!r}")
+        return self.blob_dir / sha[:2] / sha[2:4] / sha
+
+    def _create_temp(self) -> tuple[Path, int]:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = self.tmp_dir / f"{TEMP_PREFIX}{secrets.token_hex(16)}{TEMP_SUFFIX}"
+            try:
+                # Not tempfile.mkstemp: its 0o600 would ignore the umask, and
+                # the web server may run as another user than the CLI scripts.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+            except FileExistsError:  # pragma: no cover - 128 random bits
+                continue
+            return path, fd
+
+
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _make_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents, making each new entry durable."""
+    if path.is_dir():
+        return
+    _make_dirs(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return  # created concurrently
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make renames and creations in ``path`` survive a power loss."""
+    if not hasattr(os, "O_DIRECTORY"):  # pragma: no cover - Windows cannot
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

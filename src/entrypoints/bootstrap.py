@@ -1,0 +1,125 @@
+"""The composition root: the one place that builds adapters and services.
+
+The web app and every batch script build a ``Registry`` from settings, so a
+script runs exactly the rules the API runs. Tests pass their own adapters.
+Nothing here connects at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import transaction
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.filesystem import FileBlobStore
+from adapters.passwords import Argon2PasswordHasher
+from adapters.sqlalchemy.migrate import upgrade
+from adapters.sqlalchemy.orm import start_mappers
+from adapters.sqlalchemy.session import make_engine, make_session_factory, tm_session
+from adapters.sqlalchemy.uow import SqlUnitOfWork
+from adapters.tokens import JwtTokenSigner
+from domain.clock import Clock, SystemClock
+from domain.filters import Exact, FilterSpec
+from domain.ports import BlobStore, PasswordHasher, TokenSigner, UnitOfWork
+from domain.services.auth import Auth
+from domain.services.domains import Domains
+from domain.services.frameworks import Frameworks
+from domain.services.licences import Licences
+from domain.services.pretrained_models import PretrainedModels
+from domain.services.seed import seed
+from domain.services.users import Users
+from entrypoints.settings import Settings
+
+
+@dataclass
+class Services:
+    """Every service, bound to one unit of work."""
+
+    uow: UnitOfWork
+    models: PretrainedModels
+    frameworks: Frameworks
+    domains: Domains
+    licences: Licences
+    users: Users
+    auth: Auth
+
+
+class Registry:
+    """Long-lived adapters built once per process from the settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        store: BlobStore | None = None,
+        hasher: PasswordHasher | None = None,
+        signer: TokenSigner | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        start_mappers()
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url)
+        self.session_factory: sessionmaker[Session] = make_session_factory(self.engine)
+        self.store = store or FileBlobStore(settings.blob_root)
+        self.hasher = hasher or Argon2PasswordHasher()
+        self.signer = signer or JwtTokenSigner(settings.jwt_key)
+        self.clock = clock or SystemClock()
+
+    def services(self, uow: UnitOfWork) -> Services:
+        s = self.settings
+        return Services(
+            uow=uow,
+            models=PretrainedModels(uow, self.store, self.clock, s.max_file_size),
+            frameworks=Frameworks(uow),
+            domains=Domains(uow),
+            licences=Licences(uow),
+            users=Users(uow, self.hasher, self.clock),
+            auth=Auth(
+                uow,
+                self.hasher,
+                self.signer,
+                self.clock,
+                s.access_lifetime,
+                s.refresh_lifetime,
+            ),
+        )
+
+    def unit_of_work(self, transaction_manager: transaction.TransactionManager) -> SqlUnitOfWork:
+        """A unit of work on a new session joined to ``transaction_manager``."""
+        session = tm_session(self.session_factory, transaction_manager)
+        return SqlUnitOfWork(session, transaction_manager)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Services]:
+        """Services in one transaction for a batch script: committed when the
+        block ends, aborted if it raises."""
+        manager = transaction.TransactionManager(explicit=True)
+        session = None
+        try:
+            with manager:
+                uow = self.unit_of_work(manager)
+                session = uow.session
+                yield self.services(uow)
+        finally:
+            if session is not None:
+                session.close()
+
+    def initialise_database(self) -> int:
+        """Create or upgrade the schema, then add missing seed rows."""
+        upgrade(self.engine)
+        with self.transaction() as services:
+            return seed(services.uow)
+
+    def has_admin(self) -> bool:
+        """Whether an active admin account exists yet."""
+        admins = FilterSpec((Exact("is_staff", True), Exact("is_active", True)))
+        with self.transaction() as services:
+            return bool(services.uow.users.list(admins))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

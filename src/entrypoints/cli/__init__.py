@@ -1,0 +1,1 @@
+"""Batch scripts: the same services as the API, inside ``transaction.manager``."""

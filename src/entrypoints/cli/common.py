@@ -1,0 +1,24 @@
+"""What every script shares: reading the ini file into a composition root."""
+
+from __future__ import annotations
+
+import argparse
+
+from pyramid.paster import get_appsettings, setup_logging
+
+from entrypoints.bootstrap import Registry
+from entrypoints.settings import load_settings
+
+
+def config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "config_uri",
+        nargs="?",
+        default="development.ini",
+        help="the ini file, e.g. development.ini (the default)",
+    )
+
+
+def registry_from(config_uri: str) -> Registry:
+    setup_logging(config_uri)
+    return Registry(load_settings(get_appsettings(config_uri)))

@@ -1,0 +1,62 @@
+"""The HTTP entrypoint: the Pyramid application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.request import Request
+from pyramid.router import Router
+
+from entrypoints.bootstrap import Registry, Services
+from entrypoints.settings import load_settings
+from entrypoints.web.security import BearerTokenSecurityPolicy
+
+log = logging.getLogger(__name__)
+
+REGISTRY_KEY = "modelhub.registry"
+
+
+def main(global_config: dict[str, Any], **settings: Any) -> Router:
+    """The WSGI app for ``pserve``/waitress, built from the ini file."""
+    registry = Registry(load_settings(settings))
+    if registry.settings.auto_migrate:
+        added = registry.initialise_database()
+        if added:
+            log.info("database created and seeded (%d rows)", added)
+    if not registry.has_admin():
+        ini = os.path.basename(global_config.get("__file__") or "development.ini")
+        log.warning(
+            "No admin account yet. Create the first one with:\n"
+            "    .venv/bin/modelhub-create-user %s admin --admin",
+            ini,
+        )
+    return make_app(registry, settings)
+
+
+def make_app(registry: Registry, settings: dict[str, Any] | None = None) -> Router:
+    """The app around an already built composition root (tests use this)."""
+    settings = dict(settings or {})
+    settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
+    settings.setdefault("tm.commit_veto", "pyramid_tm.default_commit_veto")
+    # The transaction note would authenticate before the view could answer 401.
+    settings.setdefault("tm.annotate_user", "false")
+    with Configurator(settings=settings) as config:
+        config.registry[REGISTRY_KEY] = registry
+        config.include("pyramid_tm")
+        config.set_security_policy(BearerTokenSecurityPolicy())
+        config.add_request_method(request_services, "services", reify=True)
+        config.include("entrypoints.web.routes")
+        config.scan("entrypoints.web.views")
+        config.scan("entrypoints.web.errors")
+        return config.make_wsgi_app()
+
+
+def request_services(request: Request) -> Services:
+    """The services on a session joined to this request's transaction."""
+    registry: Registry = request.registry[REGISTRY_KEY]
+    uow = registry.unit_of_work(request.tm)
+    request.add_finished_callback(lambda _request: uow.session.close())
+    return registry.services(uow)

@@ -1,0 +1,99 @@
+"""Exception views: domain errors and HTTP errors as the API's JSON bodies.
+
+One place maps each domain error to its status. A 500 is logged with its
+traceback on the server and answers a generic message, never internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed, HTTPNotFound
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.view import exception_view_config, notfound_view_config
+
+from domain import errors
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.DomainError], int] = {
+    errors.Invalid: 400,
+    errors.NotAuthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.TooLarge: 413,
+    errors.UnsupportedFileType: 415,
+    errors.TooManyRequests: 429,
+}
+AUTHENTICATE = 'Bearer realm="api"'
+
+
+def json_error(request: Request, status: int, body: object) -> Response:
+    response = Response(status=status, json_body=body, charset="utf-8")
+    response.content_type = "application/json"
+    return response
+
+
+@exception_view_config(errors.DomainError)
+def domain_error(exc: errors.DomainError, request: Request) -> Response:
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    if isinstance(exc, errors.Invalid) and exc.fields:
+        body: object = exc.fields
+    else:
+        body = {"detail": exc.detail}
+    response = json_error(request, status, body)
+    if isinstance(exc, errors.NotAuthenticated):
+        response.headers["WWW-Authenticate"] = AUTHENTICATE
+    if isinstance(exc, errors.TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the views of the matched route accept."""
+    introspector = request.registry.introspector
+    route = introspector.get("routes", request.matched_route.name)
+    methods: set[str] = set()
+    for related in introspector.related(route):
+        if related.category_name == "views" and related["request_methods"]:
+            wanted = related["request_methods"]
+            methods.update([wanted] if isinstance(wanted, str) else wanted)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+@notfound_view_config()
+def not_found(exc: HTTPNotFound, request: Request) -> Response:
+    """404 for unknown paths; 405 with ``Allow`` for a known path and wrong method."""
+    if request.matched_route is not None:
+        methods = allowed_methods(request)
+        if methods and request.method not in methods:
+            response = json_error(
+                request, 405, {"detail": f'Method "{request.method}" not allowed.'}
+            )
+            response.headers["Allow"] = ", ".join(methods)
+            return response
+    return json_error(request, 404, {"detail": "Not found."})
+
+
+@exception_view_config(HTTPException)
+def http_error(exc: HTTPException, request: Request) -> Response:
+    if isinstance(exc, HTTPMethodNotAllowed):
+        return not_found(HTTPNotFound(), request)
+    if exc.code < 400:
+        return exc
+    response = json_error(request, exc.code, {"detail": exc.explanation or exc.title})
+    for name in ("Allow", "Retry-After"):
+        if name in exc.headers:
+            response.headers[name] = exc.headers[name]
+    return response
+
+
+@exception_view_config(Exception)
+def server_error(exc: Exception, request: Request) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return json_error(request, 500, {"detail": "A server error occurred."})

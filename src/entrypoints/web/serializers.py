@@ -1,0 +1,70 @@
+"""Entities to the JSON shapes of the UFDL API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.model import DataDomain, Framework, Licence, PretrainedModel, User
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """ISO 8601 with microseconds and a ``Z`` for UTC."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def framework_json(framework: Framework) -> dict[str, Any]:
+    return {"pk": framework.pk, "name": framework.name, "version": framework.version}
+
+
+def domain_json(domain: DataDomain) -> dict[str, Any]:
+    return {"pk": domain.pk, "name": domain.name, "description": domain.description}
+
+
+def licence_json(licence: Licence) -> dict[str, Any]:
+    return {
+        "pk": licence.pk,
+        "name": licence.name,
+        "url": licence.url,
+        "domains": list(licence.domains),
+        "permissions": list(licence.permissions),
+        "limitations": list(licence.limitations),
+        "conditions": list(licence.conditions),
+    }
+
+
+def model_json(model: PretrainedModel) -> dict[str, Any]:
+    return {
+        "pk": model.pk,
+        "framework": framework_json(model.framework),
+        "domain": model.domain.description,
+        "licence": model.licence.name,
+        "data": model.data_sha256 is not None,
+        "creator": model.creator.pk if model.creator is not None else None,
+        "creation_time": timestamp(model.creation_time),
+        "deletion_time": timestamp(model.deletion_time),
+        "url": model.url,
+        "description": model.description,
+        "name": model.name,
+        "metadata": model.metadata,
+        "data_size": model.data_size,
+        "data_sha256": model.data_sha256,
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """A user's public fields: the password hash never leaves the server."""
+    return {
+        "pk": user.pk,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "date_joined": timestamp(user.date_joined),
+        "last_login": timestamp(user.last_login),
+    }

@@ -1,0 +1,259 @@
+"""The blob store contract, written once, run against every implementation.
+
+The in-memory fake used by the unit tests and the filesystem store used in
+production must behave alike, so the unit tests prove something real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from adapters.filesystem import FileBlobStore
+from adapters.memory import MemoryBlobStore
+from domain.errors import NotFound, TooLarge
+from domain.model import BlobRef
+from domain.ports import BlobStore
+
+CHUNK = 64
+DATA = bytes(range(256)) * 5 + b"tail"  # 1284 bytes: many chunks and a short last one
+
+
+@dataclass
+class Subject:
+    """A store plus ways to see what it keeps, whatever its kind."""
+
+    store: BlobStore
+    staging_count: Callable[[], int]
+    blob_count: Callable[[], int]
+
+
+def _files_under(path: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(path))
+
+
+def _memory(_: Path) -> Subject:
+    store = MemoryBlobStore(chunk_size=CHUNK)
+    return Subject(store, lambda: len(store.staged), lambda: len(store.blobs))
+
+
+def _filesystem(tmp_path: Path) -> Subject:
+    store = FileBlobStore(tmp_path / "store", chunk_size=CHUNK)
+    return Subject(
+        store,
+        lambda: _files_under(store.tmp_dir),
+        lambda: _files_under(store.blob_dir),
+    )
+
+
+@pytest.fixture(params=[_memory, _filesystem], ids=["memory", "filesystem"])
+def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
+    return request.param(tmp_path)
+
+
+@pytest.fixture
+def store(subject: Subject) -> BlobStore:
+    return subject.store
+
+
+def expected_ref(data: bytes) -> BlobRef:
+    return BlobRef(hashlib.sha256(data).hexdigest(), len(data))
+
+
+def put(store: BlobStore, data: bytes) -> BlobRef:
+    return store.commit(store.stage(io.BytesIO(data)))
+
+
+def read_all(store: BlobStore, ref: BlobRef) -> bytes:
+    with store.open(ref) as f:
+        return f.read()
+
+
+class RecordingStream(io.RawIOBase):
+    """A readable stream that records every size it is asked for."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.sizes: list[int | None] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.sizes.append(size)
+        return self._data.read(size)
+
+
+class EndlessStream(io.RawIOBase):
+    """Zero bytes forever: reading it all would never end."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        assert size is not None and size > 0, "the store asked for the whole stream"
+        self.delivered += size
+        return bytes(size)
+
+
+def test_stage_and_commit_round_trip(store: BlobStore) -> None:
+    staged = store.stage(io.BytesIO(DATA))
+    assert staged.ref == expected_ref(DATA)
+
+    ref = store.commit(staged)
+
+    assert ref == expected_ref(DATA)
+    assert store.exists(ref)
+    assert read_all(store, ref) == DATA
+
+
+def test_staged_bytes_are_invisible_until_committed(store: BlobStore) -> None:
+    staged = store.stage(io.BytesIO(DATA))
+
+    assert not store.exists(staged.ref)
+    with pytest.raises(NotFound):
+        store.open(staged.ref)
+
+
+def test_open_gives_a_seekable_file(store: BlobStore) -> None:
+    ref = put(store, DATA)
+
+    with store.open(ref) as f:
+        f.seek(1000)
+        assert f.read(4) == DATA[1000:1004]
+        f.seek(0)
+        assert f.read() == DATA
+
+
+def test_stage_reads_in_chunks_never_all_at_once(store: BlobStore) -> None:
+    stream = RecordingStream(DATA)
+
+    store.stage(stream)
+
+    assert len(stream.sizes) >= len(DATA) // CHUNK
+    assert all(size is not None and 0 < size <= CHUNK for size in stream.sizes), stream.sizes
+
+
+def test_identical_bytes_are_stored_once(subject: Subject) -> None:
+    store = subject.store
+    first = put(store, DATA)
+    second = put(store, DATA)
+
+    assert first == second == expected_ref(DATA)
+    assert subject.blob_count() == 1
+    assert subject.staging_count() == 0
+    assert read_all(store, first) == DATA
+
+
+def test_commit_is_idempotent(subject: Subject) -> None:
+    staged = subject.store.stage(io.BytesIO(DATA))
+    first = subject.store.commit(staged)
+
+    again = subject.store.commit(staged)
+
+    assert again == first == expected_ref(DATA)
+    assert subject.blob_count() == 1
+    assert read_all(subject.store, again) == DATA
+
+
+def test_different_bytes_are_different_blobs(subject: Subject) -> None:
+    a, b = put(subject.store, b"model A"), put(subject.store, b"model B")
+
+    assert a != b
+    assert subject.blob_count() == 2
+    assert read_all(subject.store, a) == b"model A"
+    assert read_all(subject.store, b) == b"model B"
+
+
+def test_exactly_max_size_is_accepted(store: BlobStore) -> None:
+    staged = store.stage(io.BytesIO(DATA), max_size=len(DATA))
+
+    assert staged.ref == expected_ref(DATA)
+
+
+def test_too_large_keeps_nothing(subject: Subject) -> None:
+    with pytest.raises(TooLarge):
+        subject.store.stage(io.BytesIO(DATA), max_size=len(DATA) - 1)
+
+    assert subject.staging_count() == 0
+    assert subject.blob_count() == 0
+    assert not subject.store.exists(expected_ref(DATA))
+
+
+def test_too_large_stops_reading_once_past_the_limit(subject: Subject) -> None:
+    stream = EndlessStream()
+
+    with pytest.raises(TooLarge):
+        subject.store.stage(stream, max_size=10 * CHUNK)
+
+    assert stream.delivered <= 11 * CHUNK
+    assert subject.staging_count() == 0
+
+
+def test_discard_keeps_nothing(subject: Subject) -> None:
+    staged = subject.store.stage(io.BytesIO(DATA))
+
+    subject.store.discard(staged)
+    subject.store.discard(staged)  # already gone: no error
+
+    assert subject.staging_count() == 0
+    assert subject.blob_count() == 0
+    assert not subject.store.exists(staged.ref)
+
+
+def test_discard_after_commit_keeps_the_blob(store: BlobStore) -> None:
+    staged = store.stage(io.BytesIO(DATA))
+    ref = store.commit(staged)
+
+    store.discard(staged)
+
+    assert read_all(store, ref) == DATA
+
+
+def test_delete_removes_the_blob(subject: Subject) -> None:
+    ref = put(subject.store, DATA)
+
+    subject.store.delete(ref)
+
+    assert not subject.store.exists(ref)
+    assert subject.blob_count() == 0
+    with pytest.raises(NotFound):
+        subject.store.open(ref)
+
+
+def test_delete_of_an_absent_blob_is_a_no_op(store: BlobStore) -> None:
+    kept = put(store, b"kept")
+
+    store.delete(expected_ref(b"never stored"))
+
+    assert read_all(store, kept) == b"kept"
+
+
+def test_bytes_can_be_stored_again_after_delete(store: BlobStore) -> None:
+    ref = put(store, DATA)
+    store.delete(ref)
+
+    assert put(store, DATA) == ref
+    assert read_all(store, ref) == DATA
+
+
+def test_open_missing_raises_not_found(store: BlobStore) -> None:
+    with pytest.raises(NotFound):
+        store.open(expected_ref(b"never stored"))
+    assert not store.exists(expected_ref(b"never stored"))
+
+
+def test_empty_stream_stages_a_zero_size_ref(store: BlobStore) -> None:
+    staged = store.stage(io.BytesIO(b""))
+
+    assert staged.ref == BlobRef(hashlib.sha256(b"").hexdigest(), 0)
+    assert read_all(store, store.commit(staged)) == b""

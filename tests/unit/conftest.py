@@ -1,0 +1,172 @@
+"""Unit-test fixtures: every service wired to the in-memory fakes.
+
+No database, no disk: the unit of work, the blob store, the password hasher
+and the token signer all live in memory, and time is a fake clock the tests
+move by hand.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from adapters.memory import (
+    MemoryBlobStore,
+    MemoryTokenSigner,
+    MemoryUnitOfWork,
+    PlainPasswordHasher,
+)
+from domain.model import Framework, PretrainedModel, User
+from domain.services.auth import Auth
+from domain.services.domains import Domains
+from domain.services.frameworks import Frameworks
+from domain.services.licences import Licences
+from domain.services.pretrained_models import PretrainedModels
+from domain.services.seed import seed
+from domain.services.users import Users
+
+MAX_FILE_SIZE = 1024
+START = datetime(2026, 11, 26, 23, 42, 27, 123456, tzinfo=UTC)
+PASSWORDS = {"admin": "admin-secret", "user": "user-secret", "inactive": "inactive-secret"}
+
+
+class FakeClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        self.current += delta if delta is not None else timedelta(**kwargs)
+        return self.current
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def hasher() -> PlainPasswordHasher:
+    return PlainPasswordHasher()
+
+
+@pytest.fixture
+def signer() -> MemoryTokenSigner:
+    return MemoryTokenSigner()
+
+
+@pytest.fixture
+def uow() -> MemoryUnitOfWork:
+    uow = MemoryUnitOfWork()
+    seed(uow)
+    return uow
+
+
+@pytest.fixture
+def store() -> MemoryBlobStore:
+    return MemoryBlobStore()
+
+
+def _add_user(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher, name: str, **kw: Any) -> User:
+    user = User(username=name, password_hash=hasher.hash(PASSWORDS[name]), **kw)
+    uow.users.add(user)
+    return user
+
+
+@pytest.fixture
+def admin(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher) -> User:
+    return _add_user(uow, hasher, "admin", is_staff=True)
+
+
+@pytest.fixture
+def user(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher) -> User:
+    return _add_user(uow, hasher, "user")
+
+
+@pytest.fixture
+def inactive(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher) -> User:
+    # Staff, so a test shows that inactivity alone is what locks it out.
+    return _add_user(uow, hasher, "inactive", is_staff=True, is_active=False)
+
+
+@pytest.fixture
+def anonymous() -> None:
+    return None
+
+
+@pytest.fixture
+def models(uow: MemoryUnitOfWork, store: MemoryBlobStore, clock: FakeClock) -> PretrainedModels:
+    return PretrainedModels(uow, store, clock, max_file_size=MAX_FILE_SIZE)
+
+
+@pytest.fixture
+def frameworks(uow: MemoryUnitOfWork) -> Frameworks:
+    return Frameworks(uow)
+
+
+@pytest.fixture
+def domains(uow: MemoryUnitOfWork) -> Domains:
+    return Domains(uow)
+
+
+@pytest.fixture
+def licences(uow: MemoryUnitOfWork) -> Licences:
+    return Licences(uow)
+
+
+@pytest.fixture
+def users(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher, clock: FakeClock) -> Users:
+    return Users(uow, hasher, clock)
+
+
+@pytest.fixture
+def auth(
+    uow: MemoryUnitOfWork,
+    hasher: PlainPasswordHasher,
+    signer: MemoryTokenSigner,
+    clock: FakeClock,
+) -> Auth:
+    return Auth(uow, hasher, signer, clock)
+
+
+@pytest.fixture
+def framework(uow: MemoryUnitOfWork) -> Framework:
+    fw = Framework("pytorch", "2.1")
+    uow.frameworks.add(fw)
+    return fw
+
+
+@pytest.fixture
+def model_data(framework: Framework) -> dict[str, Any]:
+    """A valid create body."""
+    return {
+        "framework": framework.pk,
+        "domain": "od",
+        "licence": "MIT",
+        "url": "https://example.org/models/yolo",
+        "description": "An object detector.",
+        "name": "yolo",
+    }
+
+
+@pytest.fixture
+def model(models: PretrainedModels, admin: User, model_data: dict[str, Any]) -> PretrainedModel:
+    """An active model without a file."""
+    return models.create(admin, model_data)
+
+
+@pytest.fixture
+def model_with_file(
+    models: PretrainedModels, admin: User, model: PretrainedModel, uow: MemoryUnitOfWork
+) -> PretrainedModel:
+    """The ``model`` fixture with ``b"weights"`` attached and committed."""
+    models.set_file(admin, model.pk, io.BytesIO(b"weights"))
+    uow.commit()
+    return model
