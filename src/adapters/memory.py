@@ -205,7 +205,8 @@ class MemoryBlobIndex(BlobIndex):
         self.counts[ref.sha256] = self.counts.get(ref.sha256, 0) + 1
 
     def release(self, ref: BlobRef) -> None:
-        self.counts[ref.sha256] = self.counts.get(ref.sha256, 0) - 1
+        if ref.sha256 in self.counts:
+            self.counts[ref.sha256] -= 1
 
     def references(self, sha256: str) -> int:
         return self.counts.get(sha256, 0)

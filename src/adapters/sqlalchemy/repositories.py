@@ -1,0 +1,130 @@
+"""Repositories over a SQLAlchemy Session (mapped by ``orm.start_mappers``)."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Table, exists, select
+from sqlalchemy.orm import Session, aliased, contains_eager
+
+from adapters.sqlalchemy import tables as t
+from adapters.sqlalchemy.filters import FieldMap, SqlField, apply_spec, column_field, table_fields
+from domain import filters as f
+from domain.model import DataDomain, Framework, Licence, PretrainedModel, User
+from domain.ports import (
+    DomainRepository,
+    FrameworkRepository,
+    LicenceRepository,
+    PretrainedModelRepository,
+    UserRepository,
+)
+
+T = TypeVar("T")
+
+
+class _SqlRepository(Generic[T]):
+    entity: type[T]
+    table: Table
+    field_kinds: f.Fields
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, pk: int) -> T | None:
+        return self.session.get(self.entity, pk)
+
+    def add(self, entity: T) -> None:
+        """Store ``entity``; flushing gives it its ``pk`` at once."""
+        self.session.add(entity)
+        self.session.flush()
+
+    def delete(self, entity: T) -> None:
+        self.session.delete(entity)
+        self.session.flush()
+
+    def list(self, spec: f.FilterSpec) -> list[T]:
+        """Entities matching ``spec`` in one query, in its order then by pk."""
+        statement = apply_spec(select(self.entity), spec, self._fields())
+        return list(self.session.scalars(statement))
+
+    def _fields(self) -> FieldMap:
+        return table_fields(self.table.c, self.field_kinds)
+
+    def _first(self, *criteria: ColumnElement[bool]) -> T | None:
+        statement = select(self.entity).where(*criteria).order_by(self.table.c.id).limit(1)
+        return self.session.scalars(statement).first()
+
+
+class SqlUsers(_SqlRepository[User], UserRepository):
+    entity, table, field_kinds = User, t.users, f.USER_FIELDS
+
+    def get_by_username(self, username: str) -> User | None:
+        return self._first(t.users.c.username == username)
+
+
+class SqlFrameworks(_SqlRepository[Framework], FrameworkRepository):
+    entity, table, field_kinds = Framework, t.frameworks, f.FRAMEWORK_FIELDS
+
+    def get_by_name_version(self, name: str, version: str) -> Framework | None:
+        return self._first(t.frameworks.c.name == name, t.frameworks.c.version == version)
+
+
+class SqlDomains(_SqlRepository[DataDomain], DomainRepository):
+    entity, table, field_kinds = DataDomain, t.domains, f.DOMAIN_FIELDS
+
+    def get_by_name(self, name: str) -> DataDomain | None:
+        return self._first(t.domains.c.name == name)
+
+
+class SqlLicences(_SqlRepository[Licence], LicenceRepository):
+    entity, table, field_kinds = Licence, t.licences, f.LICENCE_FIELDS
+
+    def get_by_name(self, name: str) -> Licence | None:
+        return self._first(t.licences.c.name == name)
+
+
+class SqlModels(_SqlRepository[PretrainedModel], PretrainedModelRepository):
+    entity, table, field_kinds = PretrainedModel, t.pretrained_models, f.PRETRAINED_MODEL_FIELDS
+
+    def list(self, spec: f.FilterSpec) -> list[PretrainedModel]:
+        """Models matching ``spec``, with their related records, in one query.
+
+        The related records are outer-joined once, under aliases that serve
+        both the dotted filter fields and the loading of the relationships.
+        """
+        related: dict[str, Any] = {
+            "framework": aliased(Framework, name="framework"),
+            "domain": aliased(DataDomain, name="domain"),
+            "licence": aliased(Licence, name="licence"),
+            "creator": aliased(User, name="creator"),
+        }
+        statement = select(PretrainedModel)
+        for name, alias in related.items():
+            attribute = getattr(PretrainedModel, name).of_type(alias)
+            statement = statement.outerjoin(attribute).options(contains_eager(attribute))
+        fields = self._model_fields(related)
+        return list(self.session.scalars(apply_spec(statement, spec, fields)))
+
+    @staticmethod
+    def _model_fields(related: dict[str, Any]) -> FieldMap:
+        c = t.pretrained_models.c
+        plain = ("pk", "name", "description", "url", "metadata", "creation_time", "deletion_time")
+        fields = table_fields(c, plain)
+        fields["creator"] = column_field(c.creator_id)
+        fields["framework"] = column_field(c.framework_id)
+        fields["data"] = SqlField(c.data_sha256.is_not(None), nullable=False)
+        for name in f.PRETRAINED_MODEL_FIELDS:
+            if "." in name:
+                relation, attribute = name.split(".")
+                # Outer-joined, so NULL whenever the relation is missing.
+                fields[name] = SqlField(getattr(related[relation], attribute), nullable=True)
+        return fields
+
+    def uses_framework(self, framework: Framework) -> bool:
+        return self._exists(t.pretrained_models.c.framework_id == framework.pk)
+
+    def uses_licence(self, licence: Licence) -> bool:
+        return self._exists(t.pretrained_models.c.licence_id == licence.pk)
+
+    def _exists(self, criterion: ColumnElement[bool]) -> bool:
+        return bool(self.session.scalar(select(exists().where(criterion))))

@@ -1,0 +1,125 @@
+"""The schema as SQLAlchemy Core tables.
+
+Alembic's migrations create it; this module describes it for queries and
+mapping, and a test checks that both agree. Column names follow the domain
+dataclasses (``domain.model``); primary keys are ``id``, mapped as ``pk``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.mutable import MutableList
+
+from adapters.sqlalchemy.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+SHA256_HEX = 64
+
+
+def _string_list(name: str) -> Column[list[str]]:
+    """A JSON list of strings; in-place changes are tracked too."""
+    return Column(name, MutableList.as_mutable(JSON()), nullable=False)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("first_name", String(150), nullable=False),
+    Column("last_name", String(150), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    Column("is_staff", Boolean, nullable=False),
+    Column("is_superuser", Boolean, nullable=False),
+    Column("date_joined", UTCDateTime, nullable=True),
+    Column("last_login", UTCDateTime, nullable=True),
+)
+
+frameworks = Table(
+    "frameworks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("version", String(100), nullable=False),
+    UniqueConstraint("name", "version"),
+)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("description", String(200), nullable=False),
+)
+
+licences = Table(
+    "licences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("url", String(200), nullable=False),
+    _string_list("domains"),
+    _string_list("permissions"),
+    _string_list("limitations"),
+    _string_list("conditions"),
+)
+
+pretrained_models = Table(
+    "pretrained_models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "framework_id",
+        ForeignKey("frameworks.id", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    ),
+    Column("domain_id", ForeignKey("domains.id", ondelete="RESTRICT"), nullable=False, index=True),
+    Column(
+        "licence_id", ForeignKey("licences.id", ondelete="RESTRICT"), nullable=False, index=True
+    ),
+    Column("creator_id", ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("url", String(200), nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("creation_time", UTCDateTime, nullable=False),
+    Column("deletion_time", UTCDateTime, nullable=True),
+    Column("data_sha256", String(SHA256_HEX), nullable=True, index=True),
+    Column("data_size", BigInteger, nullable=True),
+    Column("data_time", UTCDateTime, nullable=True),
+)
+
+# Reference counts of stored files, by content hash. Deliberately no foreign
+# key from pretrained_models: a row outlives its last reference until the
+# after-commit collection removes it together with the file.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(SHA256_HEX), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("refcount", Integer, nullable=False),
+)

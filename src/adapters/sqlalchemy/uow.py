@@ -1,0 +1,57 @@
+"""The unit of work: one session joined to a ``transaction`` manager."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import transaction
+from sqlalchemy.orm import Session
+
+from adapters.sqlalchemy.blob_index import SqlBlobIndex
+from adapters.sqlalchemy.repositories import (
+    SqlDomains,
+    SqlFrameworks,
+    SqlLicences,
+    SqlModels,
+    SqlUsers,
+)
+from domain.ports import UnitOfWork
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """Repositories over ``session``; the transaction manager owns the
+    transaction (``pyramid_tm`` in the web app, a ``with`` block in scripts).
+    The session should come from ``session.tm_session`` on that manager."""
+
+    def __init__(
+        self, session: Session, transaction_manager: transaction.TransactionManager
+    ) -> None:
+        self.session = session
+        self.transaction_manager = transaction_manager
+        self.users = SqlUsers(session)
+        self.frameworks = SqlFrameworks(session)
+        self.domains = SqlDomains(session)
+        self.licences = SqlLicences(session)
+        self.models = SqlModels(session)
+        self.blobs = SqlBlobIndex(session)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the current transaction commits (never if it
+        aborts or the commit fails). The transaction package logs, and does
+        not raise, an error in a callback: the commit has happened by then."""
+
+        def hook(committed: bool) -> None:
+            if committed:
+                callback()
+
+        self.transaction_manager.get().addAfterCommitHook(hook)
+
+    def commit(self) -> None:
+        """Commit, then go on in a new transaction (as the in-memory fake does)."""
+        self.transaction_manager.commit()
+        self.transaction_manager.begin()
+
+    def abort(self) -> None:
+        """Abort, then go on in a new transaction."""
+        self.transaction_manager.abort()
+        self.transaction_manager.begin()
