@@ -31,7 +31,13 @@ class User:
     is_superuser: bool = False
     date_joined: datetime | None = None
     last_login: datetime | None = None
+    # Tokens carry the generation they were issued in; bumping it revokes
+    # every token issued before (deactivation, password change).
+    token_generation: int = 0
     pk: int | None = None
+
+    def revoke_tokens(self) -> None:
+        self.token_generation += 1
 
 
 @dataclass(eq=False)

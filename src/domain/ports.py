@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO, Generic, TypeVar
 
 from domain.filters import FilterSpec
@@ -157,6 +158,20 @@ class PasswordHasher(abc.ABC):
 
     @abc.abstractmethod
     def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class AttemptLog(abc.ABC):
+    """Recent failed logins, per key (a username or a client address)."""
+
+    @abc.abstractmethod
+    def record(self, key: str, when: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def since(self, key: str, start: datetime) -> list[datetime]:
+        """The failures of ``key`` at or after ``start``, oldest first."""
+
+    @abc.abstractmethod
+    def clear(self, key: str) -> None: ...
 
 
 class TokenSigner(abc.ABC):

@@ -15,6 +15,7 @@ import transaction
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.attempts import InMemoryAttemptLog
 from adapters.filesystem import FileBlobStore
 from adapters.passwords import Argon2PasswordHasher
 from adapters.sqlalchemy.migrate import upgrade
@@ -25,7 +26,7 @@ from adapters.tokens import JwtTokenSigner
 from domain.clock import Clock, SystemClock
 from domain.filters import Exact, FilterSpec
 from domain.ports import BlobStore, PasswordHasher, TokenSigner, UnitOfWork
-from domain.services.auth import Auth
+from domain.services.auth import Auth, LoginThrottle
 from domain.services.domains import Domains
 from domain.services.frameworks import Frameworks
 from domain.services.licences import Licences
@@ -69,6 +70,13 @@ class Registry:
         self.hasher = hasher or Argon2PasswordHasher()
         self.signer = signer or JwtTokenSigner(settings.jwt_key)
         self.clock = clock or SystemClock()
+        # Shared by every request of this process, unlike the services.
+        self.login_attempts = InMemoryAttemptLog()
+        self.login_throttle = LoginThrottle(
+            settings.login_failures_per_username,
+            settings.login_failures_per_address,
+            settings.login_failure_window,
+        )
 
     def services(self, uow: UnitOfWork) -> Services:
         s = self.settings
@@ -86,6 +94,8 @@ class Registry:
                 self.clock,
                 s.access_lifetime,
                 s.refresh_lifetime,
+                self.login_attempts,
+                self.login_throttle,
             ),
         )
 

@@ -25,6 +25,9 @@ class Settings:
     access_lifetime: timedelta = timedelta(minutes=5)
     refresh_lifetime: timedelta = timedelta(hours=8)
     auto_migrate: bool = False
+    login_failures_per_username: int = 10
+    login_failures_per_address: int = 100
+    login_failure_window: timedelta = timedelta(minutes=1)
 
 
 def _resolve(raw: Mapping[str, str], key: str, default: str | None = None) -> str:
@@ -82,4 +85,7 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         refresh_lifetime=timedelta(seconds=_int(raw, "modelhub.refresh_token_lifetime", 8 * 3600)),
         auto_migrate=_resolve(raw, "modelhub.auto_migrate", "false").lower()
         in ("true", "yes", "on", "1"),
+        login_failures_per_username=_int(raw, "modelhub.login_failures_per_username", 10),
+        login_failures_per_address=_int(raw, "modelhub.login_failures_per_address", 100),
+        login_failure_window=timedelta(seconds=_int(raw, "modelhub.login_failure_window", 60)),
     )

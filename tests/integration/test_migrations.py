@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Engine, Integer, MetaData, insert, inspect, select
+from sqlalchemy import Column, Engine, Integer, MetaData, insert, inspect, select, text
 
 from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
@@ -42,7 +42,7 @@ def test_upgrade_creates_the_schema_of_the_tables_module(empty_engine: Engine) -
 
     upgrade(empty_engine)
 
-    assert current_revision(empty_engine) == head_revision() == "0001"
+    assert current_revision(empty_engine) == head_revision() == "0002"
     assert set(inspect(empty_engine).get_table_names()) == {
         *tables.metadata.tables,
         "alembic_version",
@@ -57,7 +57,7 @@ def test_upgrading_again_is_harmless(empty_engine: Engine) -> None:
 
     upgrade(empty_engine)
 
-    assert current_revision(empty_engine) == "0001"
+    assert current_revision(empty_engine) == head_revision()
     with empty_engine.connect() as connection:
         assert connection.execute(select(tables.blobs.c.refcount)).scalars().all() == [1]
     assert schema_differences(empty_engine, tables.metadata) == []
@@ -78,7 +78,23 @@ def test_upgrade_works_on_an_in_memory_database() -> None:
     engine = make_engine("sqlite://")
     try:
         upgrade(engine)
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == head_revision()
         assert schema_differences(engine, tables.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_users(empty_engine: Engine) -> None:
+    upgrade(empty_engine, "0001")
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (username, password_hash, first_name, last_name, email,"
+                " is_active, is_staff, is_superuser) VALUES ('ada', 'h', '', '', '',"
+                " true, true, false)"
+            )
+        )
+    upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        rows = connection.execute(select(tables.users.c.username, tables.users.c.token_generation))
+        assert [tuple(row) for row in rows] == [("ada", 0)]

@@ -179,7 +179,7 @@ def test_token_claims(auth: Auth, user: User, signer: MemoryTokenSigner, clock: 
     tokens = auth.obtain("user", PASSWORDS["user"])
     access = signer.decode(tokens["access"])
     refresh = signer.decode(tokens["refresh"])
-    assert set(access) == set(refresh) == {"upk", "jtt", "exp", "iat", "jti"}
+    assert set(access) == set(refresh) == {"upk", "jtt", "exp", "iat", "jti", "gen"}
     assert (access["upk"], access["jtt"], refresh["jtt"]) == (user.pk, "access", "refresh")
     assert access["iat"] == int(clock.now().timestamp())
     assert access["exp"] - access["iat"] == 5 * 60

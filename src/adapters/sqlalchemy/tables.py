@@ -56,6 +56,7 @@ users = Table(
     Column("is_superuser", Boolean, nullable=False),
     Column("date_joined", UTCDateTime, nullable=True),
     Column("last_login", UTCDateTime, nullable=True),
+    Column("token_generation", Integer, nullable=False, server_default="0"),
 )
 
 frameworks = Table(

@@ -27,6 +27,12 @@ ROUTES: dict[str, str] = {
     "frameworks.item": f"/v1/frameworks/{PK}",
     "domains.list": "/v1/domains/list",
     "domains.item": f"/v1/domains/{PK}",
+    "users.list": "/v1/users/list",
+    "users.create": "/v1/users/create",
+    "users.item": f"/v1/users/{PK}",
+    # Any segment not all digits is a username (registered after the others,
+    # so "list" and "create" keep their meaning).
+    "users.by_name": r"/v1/users/{username:[^/]*[^/0-9][^/]*}",
 }
 
 # Licences answer under both spellings.

@@ -91,6 +91,17 @@ class PretrainedModelBody(colander.MappingSchema):
     metadata = _optional(Text())
 
 
+class UserBody(colander.MappingSchema):
+    username = _optional(Text())
+    password = _optional(Text())
+    first_name = _optional(Text())
+    last_name = _optional(Text())
+    email = _optional(Text())
+    is_active = _optional(Boolean())
+    is_staff = _optional(Boolean())
+    is_superuser = _optional(Boolean())
+
+
 class FrameworkBody(colander.MappingSchema):
     name = _optional(Text())
     version = _optional(Text())

@@ -12,7 +12,9 @@ from entrypoints.web.schemas import ObtainBody, RefreshBody, VerifyBody
 @view_config(route_name="auth.obtain", request_method="POST", renderer="json")
 def obtain(request: Request) -> dict:
     body = validated(request, ObtainBody())
-    return request.services.auth.obtain(body["username"], body["password"])
+    return request.services.auth.obtain(
+        body["username"], body["password"], client=request.client_addr
+    )
 
 
 @view_config(route_name="auth.refresh", request_method="POST", renderer="json")
