@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -142,6 +143,18 @@ class FileBlobStore(BlobStore):
             except FileNotFoundError:
                 continue  # committed or discarded meanwhile
             yield entry.path, mtime
+
+    def remove_temporary_files(self, older_than: float) -> list[str]:
+        """Remove staging files untouched for ``older_than`` seconds (left by
+        a crash or a killed server); returns their paths. An upload in
+        progress keeps touching its file, so a grace period spares it."""
+        cutoff = time.time() - older_than
+        removed = []
+        for path, mtime in self.temporary_files():
+            if mtime <= cutoff:
+                _unlink(Path(path))
+                removed.append(path)
+        return removed
 
     # -- helpers ------------------------------------------------------------
 

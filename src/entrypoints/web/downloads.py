@@ -1,8 +1,21 @@
-"""Streaming a model file with ETag, Range and conditional requests."""
+"""Streaming a model file: ETag, Last-Modified, Range and conditional requests.
+
+The body is handed to the server as ``wsgi.file_wrapper`` over the open
+blob file, positioned at the first byte to send and limited by
+``Content-Length``. Waitress then sends it from its I/O loop, so a slow
+downloader holds no worker thread, and a resumed download seeks to its
+start instead of reading the bytes before it. Ranged responses keep both
+properties because the range is expressed the same way: a seek and a length.
+
+The conditional logic is written here rather than left to WebOb, whose
+version serves ranges through an iterator (no file wrapper) and only for
+GET; the UFDL client downloads with POST, which reads and changes nothing,
+and is answered the same way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from pyramid.request import Request
@@ -14,31 +27,21 @@ BLOCK_SIZE = 1024 * 1024
 
 
 class BlobIter:
-    """Iterates an open file in blocks; a range seeks to its start.
+    """Iterates ``length`` bytes of an open file from its current position;
+    used when the server offers no ``wsgi.file_wrapper``."""
 
-    ``close`` releases the file whether or not the body was sent (a 304, an
-    aborted download), as WSGI servers call it in every case.
-    """
-
-    def __init__(self, file: BinaryIO, block_size: int = BLOCK_SIZE) -> None:
+    def __init__(self, file: BinaryIO, length: int, block_size: int = BLOCK_SIZE) -> None:
         self.file = file
+        self.remaining = length
         self.block_size = block_size
 
     def __iter__(self) -> Iterator[bytes]:
-        return self.app_iter_range(None, None)
-
-    def app_iter_range(self, start: int | None, stop: int | None) -> Iterator[bytes]:
         try:
-            if start:
-                self.file.seek(start)
-            remaining = None if stop is None else stop - (start or 0)
-            while remaining is None or remaining > 0:
-                size = self.block_size if remaining is None else min(self.block_size, remaining)
-                data = self.file.read(size)
+            while self.remaining > 0:
+                data = self.file.read(min(self.block_size, self.remaining))
                 if not data:
                     return
-                if remaining is not None:
-                    remaining -= len(data)
+                self.remaining -= len(data)
                 yield data
         finally:
             self.file.close()
@@ -47,33 +50,54 @@ class BlobIter:
         self.file.close()
 
 
-class DownloadResponse(Response):
-    """A file response whose conditional handling also applies to POST.
+def _body(environ: dict[str, Any], file: BinaryIO, length: int) -> Any:
+    wrapper = environ.get("wsgi.file_wrapper")
+    if wrapper is not None:
+        return wrapper(file, BLOCK_SIZE)
+    return BlobIter(file, length)
 
-    WebOb honours ``If-None-Match``, ``Range`` and ``If-Range`` for GET and
-    HEAD only; the UFDL client downloads with POST, which here reads and
-    changes nothing, so it is answered the same way as GET.
-    """
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "POST":
-            environ = {**environ, "REQUEST_METHOD": "GET"}
-        return super().__call__(environ, start_response)
+def _not_modified(request: Request, response: Response) -> bool:
+    if request.if_none_match:
+        return response.etag in request.if_none_match
+    if request.if_modified_since and response.last_modified:
+        return response.last_modified <= request.if_modified_since
+    return False
 
 
 def file_response(request: Request, download: Download) -> Response:
-    """Stream ``download`` from its open file; ranges seek instead of skipping."""
-    response = DownloadResponse(
-        content_type="application/octet-stream",
-        conditional_response=True,
-        app_iter=BlobIter(download.file),
-    )
-    response.content_length = download.ref.size
+    """200, 206, 304 or 416 for the download, as the request's headers ask."""
+    size = download.ref.size
+    response = Response(content_type="application/octet-stream", charset=None)
     response.etag = (download.ref.sha256, True)
     response.last_modified = download.model.data_time
     response.accept_ranges = "bytes"
     response.content_disposition = 'attachment; filename="model.data"'
     response.cache_control = "private, no-cache"
+
+    if _not_modified(request, response):
+        download.file.close()
+        response.status = 304
+        del response.content_type
+        response.content_length = None
+        return response
+
+    start, stop = 0, size
+    if request.range is not None and response in request.if_range:
+        content_range = request.range.content_range(size)
+        if content_range is None:
+            download.file.close()
+            response.status = 416
+            response.content_range = f"bytes */{size}"
+            response.content_type = "application/json"
+            response.json_body = {"detail": f"Requested range not satisfiable: {request.range}"}
+            return response
+        start, stop = content_range.start, content_range.stop
+        response.status = 206
+        response.content_range = content_range
+
+    download.file.seek(start)
+    # In this order: setting app_iter resets Content-Length.
+    response.app_iter = _body(request.environ, download.file, stop - start)
+    response.content_length = stop - start
     return response

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
+import waitress
 import webtest
 
 from adapters.passwords import Argon2PasswordHasher
@@ -153,3 +156,82 @@ def api(sqlite_url: str, tmp_path: Path) -> Iterator[Api]:
 def any_api(database_url: str, tmp_path: Path) -> Iterator[Api]:
     """The API on SQLite and on PostgreSQL."""
     yield from _api(database_url, tmp_path / "blobs")
+
+
+@dataclass
+class LiveServer:
+    """A waitress server in a thread, and a requests session logged in as admin."""
+
+    url: str
+    registry: Registry
+    session: requests.Session
+    blob_root: Path
+
+    def api(self, path: str) -> str:
+        return f"{self.url}/v1{path}"
+
+    def model(self, name: str = "model") -> int:
+        """A new model's pk (with a framework of its own)."""
+        framework = self.session.post(
+            self.api("/frameworks/create"), json={"name": name, "version": "1"}, timeout=30
+        ).json()
+        body = {
+            "framework": framework["pk"],
+            "domain": "ic",
+            "licence": "MIT",
+            "url": "https://example.org/model",
+            "description": "",
+            "name": name,
+        }
+        response = self.session.post(self.api("/pretrained-models/create"), json=body, timeout=30)
+        assert response.status_code == 201, response.text
+        return response.json()["pk"]
+
+    def upload(self, pk: int, data: object) -> requests.Response:
+        return self.session.post(
+            self.api(f"/pretrained-models/{pk}/data"),
+            data=data,
+            headers={
+                "Content-Type": "application/data",
+                "Content-Disposition": "attachment; filename=data",
+            },
+            timeout=120,
+        )
+
+    def blob_files(self) -> list[Path]:
+        return [p for p in (self.blob_root / "blobs").rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def start_server(sqlite_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Starts waitress on a free port with the given thread count."""
+    started: list[tuple[object, threading.Thread, Registry]] = []
+
+    def start(threads: int = 4, max_file_size: int = 256 * 1024 * 1024) -> LiveServer:
+        blob_root = tmp_path / "blobs"
+        registry = make_registry(sqlite_url, blob_root, max_file_size=max_file_size)
+        with registry.transaction() as services:
+            services.users.create(SYSTEM, {"username": "admin", "password": "pw", "is_staff": True})
+        server = waitress.create_server(
+            make_app(registry),
+            host="127.0.0.1",
+            port=0,
+            threads=threads,
+            max_request_body_size=2 * max_file_size,
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        started.append((server, thread, registry))
+        url = f"http://127.0.0.1:{server.effective_port}"
+        session = requests.Session()
+        tokens = session.post(
+            f"{url}/v1/auth/obtain", json={"username": "admin", "password": "pw"}, timeout=30
+        ).json()
+        session.headers["Authorization"] = f"Bearer {tokens['access']}"
+        return LiveServer(url, registry, session, blob_root)
+
+    yield start
+    for server, thread, registry in started:
+        server.close()  # type: ignore[attr-defined]
+        thread.join(timeout=10)
+        registry.dispose()
