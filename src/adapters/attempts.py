@@ -16,17 +16,22 @@ from domain.ports import AttemptLog
 # Keys untouched for this long are dropped when the table grows large.
 STALE_AFTER = timedelta(hours=1)
 SWEEP_ABOVE = 10_000
+SWEEP_EVERY = 1_000
 
 
 class InMemoryAttemptLog(AttemptLog):
     def __init__(self) -> None:
         self._failures: dict[str, deque[datetime]] = {}
         self._lock = threading.Lock()
+        self._records_since_sweep = 0
 
     def record(self, key: str, when: datetime) -> None:
         with self._lock:
             self._failures.setdefault(key, deque()).append(when)
-            if len(self._failures) > SWEEP_ABOVE:
+            self._records_since_sweep += 1
+            # Sweep now and then, not on every record once the table is big.
+            if len(self._failures) > SWEEP_ABOVE and self._records_since_sweep >= SWEEP_EVERY:
+                self._records_since_sweep = 0
                 self._sweep(when - STALE_AFTER)
 
     def since(self, key: str, start: datetime) -> list[datetime]:
@@ -34,7 +39,7 @@ class InMemoryAttemptLog(AttemptLog):
             failures = self._failures.get(key)
             if not failures:
                 return []
-            while failures and failures[0] < start:
+            while failures and failures[0] <= start:
                 failures.popleft()
             return list(failures)
 

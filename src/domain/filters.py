@@ -259,6 +259,7 @@ USER_FIELDS: Fields = {
     "email": Kind.STR,
     "is_active": Kind.BOOL,
     "is_staff": Kind.BOOL,
+    "is_superuser": Kind.BOOL,
     "date_joined": Kind.DATETIME,
     "last_login": Kind.DATETIME,
 }

@@ -168,7 +168,7 @@ class AttemptLog(abc.ABC):
 
     @abc.abstractmethod
     def since(self, key: str, start: datetime) -> list[datetime]:
-        """The failures of ``key`` at or after ``start``, oldest first."""
+        """The failures of ``key`` after ``start``, oldest first."""
 
     @abc.abstractmethod
     def clear(self, key: str) -> None: ...

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from adapters.attempts import InMemoryAttemptLog
 from adapters.memory import (
     MemoryBlobStore,
     MemoryTokenSigner,
@@ -20,7 +21,7 @@ from adapters.memory import (
     PlainPasswordHasher,
 )
 from domain.model import Framework, PretrainedModel, User
-from domain.services.auth import Auth
+from domain.services.auth import Auth, LoginThrottle
 from domain.services.domains import Domains
 from domain.services.frameworks import Frameworks
 from domain.services.licences import Licences
@@ -170,3 +171,24 @@ def model_with_file(
     models.set_file(admin, model.pk, io.BytesIO(b"weights"))
     uow.commit()
     return model
+
+
+# A small login throttle, so a test reaches its limits in a few attempts.
+THROTTLE = LoginThrottle(per_username=3, per_address=5, window=timedelta(minutes=1))
+
+
+@pytest.fixture
+def attempts() -> InMemoryAttemptLog:
+    return InMemoryAttemptLog()
+
+
+@pytest.fixture
+def throttled_auth(
+    uow: MemoryUnitOfWork,
+    hasher: PlainPasswordHasher,
+    signer: MemoryTokenSigner,
+    clock: FakeClock,
+    attempts: InMemoryAttemptLog,
+) -> Auth:
+    """``Auth`` counting failed logins in ``attempts``, limited by ``THROTTLE``."""
+    return Auth(uow, hasher, signer, clock, attempts=attempts, throttle=THROTTLE)

@@ -24,6 +24,7 @@ PASSWORD_MAX = 4096
 NAME_MAX = 150
 EMAIL_MAX = 254
 USERNAME_PATTERN = re.compile(r"^[\w.@+-]+\Z")
+RESERVED_USERNAMES = frozenset({"list", "create"})
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 
@@ -119,6 +120,11 @@ class Users:
                 reader.errors.add(
                     "username",
                     "Enter a valid username: letters, digits and @/./+/-/_ only.",
+                )
+            elif username.isdigit() or username in RESERVED_USERNAMES:
+                # /v1/users/{username} must not be read as a pk or an action.
+                reader.errors.add(
+                    "username", "This username is reserved or looks like a number."
                 )
             else:
                 other = self.uow.users.get_by_username(username)

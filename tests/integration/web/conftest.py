@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
-import waitress
 import webtest
+from webtest.http import StopableWSGIServer
 
 from adapters.passwords import Argon2PasswordHasher
 from domain.permissions import SYSTEM
@@ -130,8 +129,8 @@ class Api:
         )
 
 
-def _api(database_url: str, blob_root: Path) -> Iterator[Api]:
-    registry = make_registry(database_url, blob_root)
+def _build_api(database_url: str, blob_root: Path, **overrides: Any) -> Api:
+    registry = make_registry(database_url, blob_root, **overrides)
     with registry.transaction() as services:
         for username, staff in (("admin", True), ("alice", False)):
             services.users.create(
@@ -142,8 +141,13 @@ def _api(database_url: str, blob_root: Path) -> Iterator[Api]:
     api = Api(app, registry, {}, {})
     api.admin = {"Authorization": f"Bearer {api.token('admin')}"}
     api.user = {"Authorization": f"Bearer {api.token('alice')}"}
+    return api
+
+
+def _api(database_url: str, blob_root: Path) -> Iterator[Api]:
+    api = _build_api(database_url, blob_root)
     yield api
-    registry.dispose()
+    api.registry.dispose()
 
 
 @pytest.fixture
@@ -205,25 +209,25 @@ class LiveServer:
 @pytest.fixture
 def start_server(sqlite_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """Starts waitress on a free port with the given thread count."""
-    started: list[tuple[object, threading.Thread, Registry]] = []
+    started: list[tuple[StopableWSGIServer, Registry, requests.Session]] = []
 
     def start(threads: int = 4, max_file_size: int = 256 * 1024 * 1024) -> LiveServer:
         blob_root = tmp_path / "blobs"
         registry = make_registry(sqlite_url, blob_root, max_file_size=max_file_size)
         with registry.transaction() as services:
             services.users.create(SYSTEM, {"username": "admin", "password": "pw", "is_staff": True})
-        server = waitress.create_server(
+        server = StopableWSGIServer.create(
             make_app(registry),
             host="127.0.0.1",
-            port=0,
             threads=threads,
             max_request_body_size=2 * max_file_size,
+            expose_tracebacks=False,
         )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        started.append((server, thread, registry))
-        url = f"http://127.0.0.1:{server.effective_port}"
         session = requests.Session()
+        started.append((server, registry, session))
+        # No server.wait(): its probe leaves a socket open, and the listening
+        # socket already queues connections until the server thread serves them.
+        url = server.application_url.rstrip("/")
         tokens = session.post(
             f"{url}/v1/auth/obtain", json={"username": "admin", "password": "pw"}, timeout=30
         ).json()
@@ -231,7 +235,21 @@ def start_server(sqlite_url: str, tmp_path: Path) -> Iterator[Callable[..., Live
         return LiveServer(url, registry, session, blob_root)
 
     yield start
-    for server, thread, registry in started:
-        server.close()  # type: ignore[attr-defined]
-        thread.join(timeout=10)
+    for server, registry, session in started:
+        session.close()
+        server.shutdown()
         registry.dispose()
+
+
+@pytest.fixture
+def make_api(sqlite_url: str, tmp_path: Path) -> Iterator[Callable[..., Api]]:
+    """Builds the API on SQLite with some settings overridden."""
+    built: list[Api] = []
+
+    def make(**overrides: Any) -> Api:
+        built.append(_build_api(sqlite_url, tmp_path / "blobs", **overrides))
+        return built[-1]
+
+    yield make
+    for api in built:
+        api.registry.dispose()
