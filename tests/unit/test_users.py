@@ -229,8 +229,16 @@ def test_create_refuses_bad_username_characters(username: str, users: Users, adm
     assert fields == {"username": [BAD_USERNAME]}
 
 
+@pytest.mark.parametrize("username", ["2024", "007", "list", "create"])
+def test_create_refuses_names_the_routes_would_misread(
+    username: str, users: Users, admin: User
+) -> None:
+    fields = invalid_fields(lambda: users.create(admin, {"username": username, "password": "pw"}))
+    assert fields == {"username": ["This username is reserved or looks like a number."]}
+
+
 @pytest.mark.parametrize(
-    "username", ["c", "carol.smith+ml@lab", "under_score", "jürgen", "x" * 150]
+    "username", ["c", "carol.smith+ml@lab", "under_score", "jürgen", "x" * 150, "a1", "listing"]
 )
 def test_create_accepts_good_usernames(username: str, users: Users, admin: User) -> None:
     assert users.create(admin, {"username": username, "password": "pw"}).username == username

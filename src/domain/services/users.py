@@ -123,9 +123,7 @@ class Users:
                 )
             elif username.isdigit() or username in RESERVED_USERNAMES:
                 # /v1/users/{username} must not be read as a pk or an action.
-                reader.errors.add(
-                    "username", "This username is reserved or looks like a number."
-                )
+                reader.errors.add("username", "This username is reserved or looks like a number.")
             else:
                 other = self.uow.users.get_by_username(username)
                 if other is not None and other is not current:
