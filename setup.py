@@ -13,12 +13,13 @@ requires = [
     "argon2-cffi>=23.1",
     "psycopg[binary]>=3.1",
     "multipart>=1.2",
+    "requests>=2.31",
+    "tqdm>=4.66",
 ]
 
 tests_require = [
     "WebTest>=3.0",
     "pytest>=8.0",
-    "requests>=2.31",
     "ruff>=0.6",
 ]
 
@@ -37,6 +38,7 @@ setup(
     entry_points={
         "paste.app_factory": ["main = entrypoints.web:main"],
         "console_scripts": [
+            "modelhub = entrypoints.cli.main:main",
             "modelhub-initdb = entrypoints.cli.initdb:main",
             "modelhub-create-user = entrypoints.cli.create_user:main",
         ],

@@ -20,14 +20,16 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from domain.errors import NotFound, TooLarge
 from domain.model import BlobRef
-from domain.ports import BlobStore, StagedBlob
+from domain.ports import BlobStore, FileSink, StagedBlob, StoredBlob, TemporaryFile
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 TEMP_PREFIX = "upload-"
@@ -119,6 +121,35 @@ class FileBlobStore(BlobStore):
         """
         _unlink(self._blob_path(ref))
 
+    def stored(self) -> Iterator[StoredBlob]:
+        """Every ``blobs/ab/cd/abcd...`` file, named by its hash (not re-hashed)."""
+        for fan1 in _entries(self.blob_dir):
+            for fan2 in _entries(Path(fan1.path)):
+                for entry in _entries(Path(fan2.path)):
+                    name = entry.name
+                    if not (
+                        _SHA256.fullmatch(name) and name[:2] == fan1.name and name[2:4] == fan2.name
+                    ):
+                        continue
+                    try:
+                        stat = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # deleted meanwhile
+                    yield StoredBlob(BlobRef(name, stat.st_size), _utc(stat.st_mtime))
+
+    def temporaries(self) -> Iterator[TemporaryFile]:
+        for path, _mtime in self.temporary_files():
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:
+                continue
+            yield TemporaryFile(os.path.basename(path), stat.st_size, _utc(stat.st_mtime))
+
+    def remove_temporary(self, name: str) -> None:
+        if not _TEMP_NAME.fullmatch(name):
+            raise ValueError(f"not a staging file name: {name!r}")
+        _unlink(self.tmp_dir / name)
+
     # -- filesystem extras --------------------------------------------------
 
     def path(self, ref: BlobRef) -> str:
@@ -179,6 +210,41 @@ class FileBlobStore(BlobStore):
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+class DirectorySink(FileSink):
+    """Exported files in one folder, each written whole before it is named."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def write(self, name: str, stream: BinaryIO) -> str:
+        if not name or os.sep in name or name.startswith("."):
+            raise ValueError(f"not a plain file name: {name!r}")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        final = self.folder / name
+        temp = self.folder / f".{name}.{secrets.token_hex(8)}.part"
+        try:
+            with open(temp, "wb") as out:
+                shutil.copyfileobj(stream, out, DEFAULT_CHUNK_SIZE)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, final)
+        except BaseException:
+            _unlink(temp)
+            raise
+        return str(final.absolute())
+
+
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        return sorted(os.scandir(folder), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _utc(mtime: float) -> datetime:
+    return datetime.fromtimestamp(mtime, UTC)
 
 
 def _unlink(path: Path) -> None:

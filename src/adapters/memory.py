@@ -11,21 +11,27 @@ import functools
 import hashlib
 import io
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, Generic, TypeVar
 
 from domain import filters as f
-from domain.errors import NotAuthenticated, NotFound, TooLarge
+from domain.clock import Clock, SystemClock
+from domain.errors import NotAuthenticated, NotFound, SourceUnavailable, TooLarge
 from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, User
 from domain.ports import (
     BlobIndex,
     BlobStore,
     DomainRepository,
+    Fetcher,
+    FileSink,
     FrameworkRepository,
     LicenceRepository,
     PasswordHasher,
     PretrainedModelRepository,
     StagedBlob,
+    StoredBlob,
+    TemporaryFile,
     TokenSigner,
     UnitOfWork,
     UserRepository,
@@ -211,6 +217,12 @@ class MemoryBlobIndex(BlobIndex):
     def references(self, sha256: str) -> int:
         return self.counts.get(sha256, 0)
 
+    def all(self) -> Mapping[str, int]:
+        return dict(self.counts)
+
+    def track(self, ref: BlobRef) -> None:
+        self.counts.setdefault(ref.sha256, 0)
+
     def collect(self, ref: BlobRef, delete_file: Callable[[BlobRef], None]) -> bool:
         if ref.sha256 not in self.counts or self.counts[ref.sha256] > 0:
             return False
@@ -246,10 +258,14 @@ class MemoryUnitOfWork(UnitOfWork):
 
 
 class MemoryBlobStore(BlobStore):
-    def __init__(self, chunk_size: int = CHUNK) -> None:
+    """Blobs and staged bytes in dicts, each with the time it was written."""
+
+    def __init__(self, chunk_size: int = CHUNK, clock: Clock | None = None) -> None:
         self.blobs: dict[str, bytes] = {}
         self.staged: dict[int, bytes] = {}
+        self.modified: dict[str | int, datetime] = {}
         self.chunk_size = chunk_size
+        self.clock = clock or SystemClock()
         self._handles = itertools.count(1)
 
     def stage(self, stream: BinaryIO, max_size: int | None = None) -> StagedBlob:
@@ -261,18 +277,22 @@ class MemoryBlobStore(BlobStore):
             digest.update(chunk)
         staged = StagedBlob(BlobRef(digest.hexdigest(), len(buffer)), next(self._handles))
         self.staged[staged.handle] = bytes(buffer)
+        self.modified[staged.handle] = self.clock.now()
         return staged
 
     def commit(self, staged: StagedBlob) -> BlobRef:
         data = self.staged.pop(staged.handle, None)
         if data is None and staged.ref.sha256 not in self.blobs:
             raise FileNotFoundError("staged bytes were discarded before commit")
-        if data is not None:
-            self.blobs.setdefault(staged.ref.sha256, data)
+        if data is not None and staged.ref.sha256 not in self.blobs:
+            self.blobs[staged.ref.sha256] = data
+            self.modified[staged.ref.sha256] = self.modified[staged.handle]
+        self.modified.pop(staged.handle, None)
         return staged.ref
 
     def discard(self, staged: StagedBlob) -> None:
         self.staged.pop(staged.handle, None)
+        self.modified.pop(staged.handle, None)
 
     def open(self, ref: BlobRef) -> BinaryIO:
         if ref.sha256 not in self.blobs:
@@ -284,6 +304,47 @@ class MemoryBlobStore(BlobStore):
 
     def delete(self, ref: BlobRef) -> None:
         self.blobs.pop(ref.sha256, None)
+        self.modified.pop(ref.sha256, None)
+
+    def stored(self) -> Iterator[StoredBlob]:
+        for sha256, data in list(self.blobs.items()):
+            yield StoredBlob(BlobRef(sha256, len(data)), self._when(sha256))
+
+    def temporaries(self) -> Iterator[TemporaryFile]:
+        for handle, data in list(self.staged.items()):
+            yield TemporaryFile(str(handle), len(data), self._when(handle))
+
+    def remove_temporary(self, name: str) -> None:
+        handle = int(name)
+        self.staged.pop(handle, None)
+        self.modified.pop(handle, None)
+
+    def _when(self, key: str | int) -> datetime:
+        # Bytes a test put in the dicts directly count as very old.
+        return self.modified.get(key, datetime.min.replace(tzinfo=UTC))
+
+
+class MemoryFetcher(Fetcher):
+    """Sources as a dict of location -> bytes; remembers what was opened."""
+
+    def __init__(self, sources: Mapping[str, bytes] | None = None) -> None:
+        self.sources = dict(sources or {})
+        self.opened: list[str] = []
+
+    def open(self, location: str, relative_to: str | None = None) -> BinaryIO:
+        self.opened.append(location)
+        if location not in self.sources:
+            raise SourceUnavailable(f"Cannot fetch {location}: not found.")
+        return io.BytesIO(self.sources[location])
+
+
+class MemorySink(FileSink):
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def write(self, name: str, stream: BinaryIO) -> str:
+        self.files[name] = stream.read()
+        return f"memory:{name}"
 
 
 class PlainPasswordHasher(PasswordHasher):

@@ -62,6 +62,12 @@ class TooLarge(DomainError):
     default_detail = "The uploaded file is larger than the configured limit."
 
 
+class SourceUnavailable(DomainError):
+    """An imported file could not be read from its source."""
+
+    default_detail = "The file could not be fetched."
+
+
 class TooManyRequests(DomainError):
     default_detail = "Too many requests."
 

@@ -7,7 +7,7 @@ Adapters implement these; services receive them. Fakes in
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, Generic, TypeVar
@@ -85,6 +85,18 @@ class BlobIndex(abc.ABC):
         """The current reference count (0 when unknown)."""
 
     @abc.abstractmethod
+    def all(self) -> Mapping[str, int]:
+        """Every known blob: SHA-256 -> reference count (zero included)."""
+
+    @abc.abstractmethod
+    def track(self, ref: BlobRef) -> None:
+        """Know ``ref`` with a count of 0 if it is unknown (else change nothing).
+
+        Gives bytes that no row describes (an orphan file) a row that
+        ``collect`` can then lock and re-check, as for any released blob.
+        """
+
+    @abc.abstractmethod
     def collect(self, ref: BlobRef, delete_file: Callable[[BlobRef], None]) -> bool:
         """In a short transaction of its own: if ``ref`` is unreferenced,
         forget it and call ``delete_file(ref)`` while its row is locked.
@@ -123,6 +135,23 @@ class StagedBlob:
     handle: Any
 
 
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob file as found in the store, named by its hash (not re-hashed)."""
+
+    ref: BlobRef
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class TemporaryFile:
+    """A staging leftover or an upload in progress."""
+
+    name: str
+    size: int
+    modified: datetime
+
+
 class BlobStore(abc.ABC):
     """Content-addressed storage of model files."""
 
@@ -150,6 +179,40 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def delete(self, ref: BlobRef) -> None:
         """Remove the bytes (a no-op if absent)."""
+
+    @abc.abstractmethod
+    def stored(self) -> Iterator[StoredBlob]:
+        """Every blob present, with the size and time of its file."""
+
+    @abc.abstractmethod
+    def temporaries(self) -> Iterator[TemporaryFile]:
+        """Every staging file, finished or still being written."""
+
+    @abc.abstractmethod
+    def remove_temporary(self, name: str) -> None:
+        """Remove one staging file (a no-op if it is already gone)."""
+
+
+class Fetcher(abc.ABC):
+    """Where imported model files come from."""
+
+    @abc.abstractmethod
+    def open(self, location: str, relative_to: str | None = None) -> BinaryIO:
+        """A readable stream of the bytes at ``location``: an http(s) URL, or
+        a local path (resolved against the folder ``relative_to``).
+
+        A download that breaks off is resumed where the server allows it;
+        a source that cannot be read raises ``SourceUnavailable``, at once
+        or from ``read``.
+        """
+
+
+class FileSink(abc.ABC):
+    """Where exported model files go."""
+
+    @abc.abstractmethod
+    def write(self, name: str, stream: BinaryIO) -> str:
+        """Copy ``stream`` to a file called ``name``; returns its location."""
 
 
 class PasswordHasher(abc.ABC):

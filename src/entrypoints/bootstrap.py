@@ -16,20 +16,23 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.attempts import InMemoryAttemptLog
-from adapters.filesystem import FileBlobStore
+from adapters.filesystem import DirectorySink, FileBlobStore
+from adapters.http_fetch import HttpFetcher
 from adapters.passwords import Argon2PasswordHasher
-from adapters.sqlalchemy.migrate import upgrade
+from adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.session import make_engine, make_session_factory, tm_session
 from adapters.sqlalchemy.uow import SqlUnitOfWork
 from adapters.tokens import JwtTokenSigner
 from domain.clock import Clock, SystemClock
 from domain.filters import Exact, FilterSpec
-from domain.ports import BlobStore, PasswordHasher, TokenSigner, UnitOfWork
+from domain.ports import BlobStore, Fetcher, FileSink, PasswordHasher, TokenSigner, UnitOfWork
 from domain.services.auth import Auth, LoginThrottle
 from domain.services.domains import Domains
 from domain.services.frameworks import Frameworks
 from domain.services.licences import Licences
+from domain.services.maintenance import Maintenance
+from domain.services.mirror import Mirror
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
 from domain.services.users import Users
@@ -47,6 +50,8 @@ class Services:
     licences: Licences
     users: Users
     auth: Auth
+    mirror: Mirror
+    maintenance: Maintenance
 
 
 class Registry:
@@ -61,6 +66,7 @@ class Registry:
         hasher: PasswordHasher | None = None,
         signer: TokenSigner | None = None,
         clock: Clock | None = None,
+        fetcher: Fetcher | None = None,
     ) -> None:
         start_mappers()
         self.settings = settings
@@ -70,6 +76,9 @@ class Registry:
         self.hasher = hasher or Argon2PasswordHasher()
         self.signer = signer or JwtTokenSigner(settings.jwt_key)
         self.clock = clock or SystemClock()
+        self.fetcher = fetcher or HttpFetcher(
+            timeout=settings.fetch_timeout, retries=settings.fetch_retries
+        )
         # Shared by every request of this process, unlike the services.
         self.login_attempts = InMemoryAttemptLog()
         self.login_throttle = LoginThrottle(
@@ -80,10 +89,12 @@ class Registry:
 
     def services(self, uow: UnitOfWork) -> Services:
         s = self.settings
+        models = PretrainedModels(uow, self.store, self.clock, s.max_file_size)
+        frameworks = Frameworks(uow)
         return Services(
             uow=uow,
-            models=PretrainedModels(uow, self.store, self.clock, s.max_file_size),
-            frameworks=Frameworks(uow),
+            models=models,
+            frameworks=frameworks,
             domains=Domains(uow),
             licences=Licences(uow),
             users=Users(uow, self.hasher, self.clock),
@@ -97,6 +108,8 @@ class Registry:
                 self.login_attempts,
                 self.login_throttle,
             ),
+            mirror=Mirror(uow, models, frameworks, self.store, self.fetcher),
+            maintenance=Maintenance(uow, self.store, self.clock, models),
         )
 
     def unit_of_work(self, transaction_manager: transaction.TransactionManager) -> SqlUnitOfWork:
@@ -124,6 +137,14 @@ class Registry:
         upgrade(self.engine)
         with self.transaction() as services:
             return seed(services.uow)
+
+    def schema_is_current(self) -> bool:
+        """Whether the database exists at the newest schema revision."""
+        return current_revision(self.engine) == head_revision()
+
+    def file_sink(self, folder: str) -> FileSink:
+        """Where ``export --files`` writes the model files."""
+        return DirectorySink(folder)
 
     def has_admin(self) -> bool:
         """Whether an active admin account exists yet."""

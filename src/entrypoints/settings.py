@@ -28,6 +28,8 @@ class Settings:
     login_failures_per_username: int = 10
     login_failures_per_address: int = 100
     login_failure_window: timedelta = timedelta(minutes=1)
+    fetch_timeout: int = 30
+    fetch_retries: int = 3
 
 
 def _resolve(raw: Mapping[str, str], key: str, default: str | None = None) -> str:
@@ -88,4 +90,6 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         login_failures_per_username=_int(raw, "modelhub.login_failures_per_username", 10),
         login_failures_per_address=_int(raw, "modelhub.login_failures_per_address", 100),
         login_failure_window=timedelta(seconds=_int(raw, "modelhub.login_failure_window", 60)),
+        fetch_timeout=_int(raw, "modelhub.fetch_timeout", 30),
+        fetch_retries=_int(raw, "modelhub.fetch_retries", 3),
     )

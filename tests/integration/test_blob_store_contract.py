@@ -257,3 +257,19 @@ def test_empty_stream_stages_a_zero_size_ref(store: BlobStore) -> None:
 
     assert staged.ref == BlobRef(hashlib.sha256(b"").hexdigest(), 0)
     assert read_all(store, store.commit(staged)) == b""
+
+
+def test_stored_lists_blobs_and_temporaries_lists_staging_files(store: BlobStore) -> None:
+    ref = put(store, DATA)
+    staged = store.stage(io.BytesIO(b"in progress"))
+    (blob,) = list(store.stored())
+    assert blob.ref == ref and blob.modified.tzinfo is not None
+    (temporary,) = list(store.temporaries())
+    assert temporary.size == len(b"in progress") and temporary.modified.tzinfo is not None
+    store.remove_temporary(temporary.name)
+    assert list(store.temporaries()) == []
+    with pytest.raises(FileNotFoundError):
+        store.commit(staged)
+    store.remove_temporary(temporary.name)  # already gone: a no-op
+    store.delete(ref)
+    assert list(store.stored()) == []

@@ -195,3 +195,18 @@ def test_bytes_and_the_rename_are_flushed_to_disk(
     synced.clear()
     ref = store.commit(staged)
     assert os.stat(Path(store.path(ref)).parent).st_ino in synced
+
+
+def test_stored_ignores_foreign_files_and_misplaced_blobs(store: FileBlobStore, root: Path) -> None:
+    ref = store.commit(store.stage(io.BytesIO(b"real")))
+    misplaced = root / "blobs" / "00" / "00" / ref.sha256
+    misplaced.parent.mkdir(parents=True)
+    misplaced.write_bytes(b"real")
+    (root / "blobs" / "00" / "00" / "notes.txt").write_text("x")
+    assert [blob.ref for blob in store.stored()] == [ref]
+
+
+@pytest.mark.parametrize("name", ["../modelhub.sqlite", "upload-zz.part", "x"])
+def test_remove_temporary_accepts_only_staging_names(store: FileBlobStore, name: str) -> None:
+    with pytest.raises(ValueError, match="not a staging file name"):
+        store.remove_temporary(name)

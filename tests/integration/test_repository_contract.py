@@ -770,6 +770,20 @@ def test_blob_collection_of_unknown_bytes_does_nothing(uow: UnitOfWork) -> None:
     assert files.deleted == []
 
 
+def test_blob_index_lists_every_count_and_tracks_unknown_bytes(uow: UnitOfWork) -> None:
+    known, orphan = BlobRef(SHA_A, 10), BlobRef(SHA_B, 20)
+    uow.blobs.acquire(known)
+    uow.blobs.track(known)  # known: changes nothing
+    uow.blobs.track(orphan)
+    uow.commit()
+    assert dict(uow.blobs.all()) == {SHA_A: 1, SHA_B: 0}
+    files = FileLog()
+    assert uow.blobs.collect(known, files) is False
+    assert uow.blobs.collect(orphan, files) is True
+    assert files.deleted == [orphan]
+    assert dict(uow.blobs.all()) == {SHA_A: 1}
+
+
 def test_after_commit_runs_only_on_commit(uow: UnitOfWork) -> None:
     calls: list[str] = []
     uow.after_commit(lambda: calls.append("aborted"))

@@ -19,7 +19,7 @@ SQLite it is the database write lock, waited for through ``busy_timeout``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -45,11 +45,8 @@ class SqlBlobIndex(BlobIndex):
 
     def acquire(self, ref: BlobRef) -> None:
         """Count one more reference, creating the row if needed (an upsert)."""
-        dialect = self.session.get_bind().dialect.name
-        if dialect not in _INSERTS:
-            raise NotImplementedError(f"no atomic upsert for the {dialect!r} dialect")
         statement = (
-            _INSERTS[dialect](blobs)
+            self._insert()(blobs)
             .values(sha256=ref.sha256, size=ref.size, refcount=1)
             .on_conflict_do_update(
                 index_elements=[blobs.c.sha256],
@@ -70,6 +67,27 @@ class SqlBlobIndex(BlobIndex):
     def references(self, sha256: str) -> int:
         count = self.session.scalar(select(blobs.c.refcount).where(blobs.c.sha256 == sha256))
         return count or 0
+
+    def all(self) -> Mapping[str, int]:
+        rows = self.session.execute(select(blobs.c.sha256, blobs.c.refcount))
+        return {sha256: refcount for sha256, refcount in rows}
+
+    def track(self, ref: BlobRef) -> None:
+        """Insert a row with a zero count unless one exists. On PostgreSQL an
+        upload's uncommitted row makes this wait for it, then do nothing."""
+        statement = (
+            self._insert()(blobs)
+            .values(sha256=ref.sha256, size=ref.size, refcount=0)
+            .on_conflict_do_nothing(index_elements=[blobs.c.sha256])
+        )
+        self.session.execute(statement)
+        mark_changed(self.session)
+
+    def _insert(self) -> Callable[..., Any]:
+        dialect = self.session.get_bind().dialect.name
+        if dialect not in _INSERTS:
+            raise NotImplementedError(f"no atomic upsert for the {dialect!r} dialect")
+        return _INSERTS[dialect]
 
     def collect(self, ref: BlobRef, delete_file: Callable[[BlobRef], None]) -> bool:
         """Forget an unreferenced blob and delete its file, in a transaction

@@ -106,12 +106,20 @@ class PretrainedModels:
         pk: int,
         stream: BinaryIO,
         declared_size: int | None = None,
+        *,
+        expected_sha256: str | None = None,
+        replace_identical: bool = True,
     ) -> PretrainedModel:
         """Attach the bytes read from ``stream``, replacing any previous file.
 
         The bytes become visible under their hash before the model points at
         them, and the previous file is released only after commit, so a
         download never sees a partial or mixed file.
+
+        With ``expected_sha256`` (an import's declared digest), bytes that
+        hash otherwise are discarded before anything is stored. With
+        ``replace_identical=False``, bytes equal to the file the model already
+        has (and that is present) leave the model as it is.
         """
         require_admin(actor)
         model = self._get_writable(pk)
@@ -122,6 +130,14 @@ class PretrainedModels:
         try:
             if staged.ref.size == 0:
                 raise Invalid("The submitted file is empty.")
+            if expected_sha256 is not None and staged.ref.sha256 != expected_sha256.lower():
+                raise Invalid.field(
+                    "sha256",
+                    f"The file's SHA-256 is {staged.ref.sha256}, not {expected_sha256}.",
+                )
+            if not replace_identical and staged.ref == model.blob and self.store.exists(staged.ref):
+                self.store.discard(staged)
+                return model
             # The index row is locked from here until commit, so a collection
             # of the same bytes cannot remove them under this upload.
             self.uow.blobs.acquire(staged.ref)

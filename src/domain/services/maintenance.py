@@ -1,0 +1,189 @@
+"""Maintenance of the stored files: verify, collect garbage, purge.
+
+The operator's batch actions, with the same rules as the API: a purge
+hard-deletes through ``PretrainedModels.hard_delete``, and every file is
+removed through ``BlobIndex.collect``, which re-checks the reference count
+under a row lock after commit, so nothing a model points at is ever removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from domain.clock import Clock
+from domain.filters import Compare, FilterSpec
+from domain.model import BlobRef
+from domain.permissions import Actor, require_admin
+from domain.ports import BlobStore, StoredBlob, TemporaryFile, UnitOfWork
+from domain.services.pretrained_models import PretrainedModels
+
+CHUNK = 1024 * 1024
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    unreferenced: list[str] = field(default_factory=list)
+    miscounted: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        return [
+            *(f"missing: {line}" for line in self.missing),
+            *(f"corrupt: {line}" for line in self.corrupt),
+            *(f"no model: {line}" for line in self.unreferenced),
+            *(f"count: {line}" for line in self.miscounted),
+        ]
+
+
+@dataclass
+class GcReport:
+    """What a collection found; ``removed`` fills in once it has committed."""
+
+    blobs: list[BlobRef] = field(default_factory=list)
+    temporaries: list[TemporaryFile] = field(default_factory=list)
+    removed: list[BlobRef] = field(default_factory=list)
+
+    @property
+    def blob_bytes(self) -> int:
+        return sum(ref.size for ref in self.blobs)
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(ref.size for ref in self.removed) + sum(t.size for t in self.temporaries)
+
+
+@dataclass(frozen=True)
+class Purged:
+    pk: int
+    name: str
+    deletion_time: datetime
+    blob: BlobRef | None
+
+
+class Maintenance:
+    def __init__(
+        self, uow: UnitOfWork, store: BlobStore, clock: Clock, models: PretrainedModels
+    ) -> None:
+        self.uow = uow
+        self.store = store
+        self.clock = clock
+        self.models = models
+
+    def verify_total(self, actor: Actor) -> int:
+        """How many bytes ``verify`` will read (for a progress bar)."""
+        require_admin(actor)
+        return sum(ref.size for ref in self._referenced())
+
+    def verify(self, actor: Actor, progress: Progress | None = None) -> VerifyReport:
+        """Re-hash every file models point at and compare with the database;
+        also report blob files no model points at, and reference counts that
+        differ from the number of models using the bytes."""
+        require_admin(actor)
+        report = VerifyReport()
+        users: dict[str, int] = {}
+        for model in self.uow.models.list(FilterSpec(include_inactive=True)):
+            if model.data_sha256 is not None:
+                users[model.data_sha256] = users.get(model.data_sha256, 0) + 1
+        for ref in self._referenced():
+            report.checked += 1
+            if not self.store.exists(ref):
+                report.missing.append(ref.sha256)
+                continue
+            actual = self._rehash(ref, progress)
+            if actual != ref:
+                report.corrupt.append(
+                    f"{ref.sha256} ({ref.size} bytes) now hashes to "
+                    f"{actual.sha256} ({actual.size} bytes)"
+                )
+        for blob in self.store.stored():
+            if blob.ref.sha256 not in users:
+                report.unreferenced.append(f"{blob.ref.sha256} ({blob.ref.size} bytes)")
+        counts = self.uow.blobs.all()
+        for sha256 in sorted(set(counts) | set(users)):
+            expected, recorded = users.get(sha256, 0), counts.get(sha256, 0)
+            if recorded != expected and (recorded > 0 or expected > 0):
+                report.miscounted.append(
+                    f"{sha256} is counted {recorded} times but used by {expected} models"
+                )
+        return report
+
+    def collect_garbage(self, actor: Actor, grace: timedelta, dry_run: bool = False) -> GcReport:
+        """Remove blobs no model references and staging leftovers, both only
+        when untouched for ``grace``.
+
+        An upload counts its blob, then renames the file into place and
+        commits, so a young unreferenced file may belong to an upload still
+        in flight: the grace period spares it. Old ones are given a row with
+        a zero count and removed by ``BlobIndex.collect`` after commit, which
+        re-checks the count under the row lock an upload would also take.
+        """
+        require_admin(actor)
+        cutoff = self.clock.now() - grace
+        counts = self.uow.blobs.all()
+        on_disk: dict[str, StoredBlob] = {b.ref.sha256: b for b in self.store.stored()}
+        report = GcReport()
+        for sha256, blob in sorted(on_disk.items()):
+            if counts.get(sha256, 0) <= 0 and blob.modified <= cutoff:
+                report.blobs.append(blob.ref)
+        for sha256, count in sorted(counts.items()):
+            if count <= 0 and sha256 not in on_disk:
+                report.blobs.append(BlobRef(sha256, 0))  # a row without bytes
+        report.temporaries = [t for t in self.store.temporaries() if t.modified <= cutoff]
+        if dry_run:
+            return report
+        for temporary in report.temporaries:
+            self.store.remove_temporary(temporary.name)
+        blobs, store = self.uow.blobs, self.store
+        for ref in report.blobs:
+            blobs.track(ref)
+
+            def collect(ref: BlobRef = ref) -> None:
+                if blobs.collect(ref, store.delete):
+                    report.removed.append(ref)
+
+            self.uow.after_commit(collect)
+        return report
+
+    def purge(self, actor: Actor, deleted_before: datetime, dry_run: bool = False) -> list[Purged]:
+        """Hard-delete the models soft-deleted before ``deleted_before``,
+        through the API's hard delete: their files go after commit."""
+        require_admin(actor)
+        spec = FilterSpec((Compare("deletion_time", "<", deleted_before),), include_inactive=True)
+        found = [
+            Purged(m.pk, m.name, m.deletion_time, m.blob)
+            for m in self.uow.models.list(spec)
+            if m.pk is not None and m.deletion_time is not None
+        ]
+        if not dry_run:
+            for purged in found:
+                self.models.hard_delete(actor, purged.pk)
+        return found
+
+    # -- helpers ----------------------------------------------------------
+
+    def _referenced(self) -> list[BlobRef]:
+        """The distinct files models point at, soft-deleted ones included."""
+        refs = {
+            m.blob.sha256: m.blob
+            for m in self.uow.models.list(FilterSpec(include_inactive=True))
+            if m.blob is not None
+        }
+        return [refs[sha] for sha in sorted(refs)]
+
+    def _rehash(self, ref: BlobRef, progress: Progress | None) -> BlobRef:
+        digest, size = hashlib.sha256(), 0
+        with self.store.open(ref) as stream:
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        return BlobRef(digest.hexdigest(), size)
