@@ -42,7 +42,7 @@ def test_first_start_creates_seeds_and_explains(ini: str, caplog: pytest.LogCapt
         get_app(ini)
     assert _rows(ini, "SELECT count(*) FROM domains") == [(5,)]
     assert _rows(ini, "SELECT count(*) FROM licences") == [(8,)]
-    assert "modelhub-create-user test.ini admin --admin" in caplog.text
+    assert "modelhub -c test.ini user add admin --admin" in caplog.text
     key = (Path(ini).parent / "var" / "jwt.key").read_text()
     assert len(key) >= 32
     # A second start keeps the data and the key.

@@ -30,7 +30,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         ini = os.path.basename(global_config.get("__file__") or "development.ini")
         log.warning(
             "No admin account yet. Create the first one with:\n"
-            "    .venv/bin/modelhub-create-user %s admin --admin",
+            "    .venv/bin/modelhub -c %s user add admin --admin",
             ini,
         )
     return make_app(registry, settings)
