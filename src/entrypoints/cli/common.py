@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-
 from pyramid.paster import get_appsettings, setup_logging
 
 from entrypoints.bootstrap import Registry
 from entrypoints.settings import load_settings
-
-
-def config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "config_uri",
-        nargs="?",
-        default="development.ini",
-        help="the ini file, e.g. development.ini (the default)",
-    )
 
 
 def registry_from(config_uri: str) -> Registry:

@@ -1,24 +1,18 @@
-"""``modelhub-initdb``: create or upgrade the schema and seed it; safe to rerun."""
+"""``modelhub-initdb CONFIG``: the same as ``modelhub -c CONFIG initdb``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from entrypoints.cli.common import config_argument, registry_from
+from entrypoints.cli import main as modelhub
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    config_argument(parser)
+    parser.add_argument("config_uri", nargs="?", default="development.ini")
     args = parser.parse_args(argv)
-    registry = registry_from(args.config_uri)
-    try:
-        added = registry.initialise_database()
-    finally:
-        registry.dispose()
-    print(f"database is at the latest schema; {added} seed rows added")
-    return 0
+    return modelhub.main(["-c", args.config_uri, "initdb"])
 
 
 if __name__ == "__main__":  # pragma: no cover

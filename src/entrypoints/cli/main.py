@@ -9,6 +9,7 @@ handling of its own.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
@@ -23,7 +24,6 @@ from domain.errors import DomainError, Invalid, NotFound
 from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry
 from entrypoints.cli.common import registry_from
-from entrypoints.cli.create_user import read_password
 from entrypoints.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,16 @@ def parse_when(text: str) -> datetime:
 
 
 # -- output -------------------------------------------------------------------
+
+
+def read_password(stdin: TextIO) -> str:
+    """Twice from the terminal, or the first line of a non-terminal stdin."""
+    if stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Password (again): "):
+            raise CommandError("the passwords do not match")
+        return password
+    return stdin.readline().rstrip("\r\n")
 
 
 def describe(exc: DomainError) -> str:
