@@ -17,16 +17,22 @@ from entrypoints.bootstrap import Registry
 from entrypoints.cli.main import main
 from entrypoints.settings import load_settings
 
-BATCH_INI = """\
+# The embedded default under a test's folder: what every in-process ini shares.
+APP_INI = """\
 [app:main]
 use = egg:modelhub
 sqlalchemy.url = sqlite:///%(here)s/var/modelhub.sqlite
 modelhub.blob_root = %(here)s/var/blobs
 modelhub.jwt_key_file = %(here)s/var/jwt.key
 modelhub.auto_migrate = true
+"""
+BATCH_INI = (
+    APP_INI
+    + """\
 modelhub.fetch_timeout = 1
 modelhub.fetch_retries = 2
 """
+)
 
 
 @dataclass

@@ -11,21 +11,13 @@ import sqlalchemy as sa
 from pyramid.paster import get_app
 
 from entrypoints.cli import create_user, initdb
-
-INI = """\
-[app:main]
-use = egg:modelhub
-sqlalchemy.url = sqlite:///%(here)s/var/modelhub.sqlite
-modelhub.blob_root = %(here)s/var/blobs
-modelhub.jwt_key_file = %(here)s/var/jwt.key
-modelhub.auto_migrate = true
-"""
+from tests.integration.conftest import APP_INI
 
 
 @pytest.fixture
 def ini(tmp_path: Path) -> str:
     path = tmp_path / "test.ini"
-    path.write_text(INI)
+    path.write_text(APP_INI)
     return str(path)
 
 

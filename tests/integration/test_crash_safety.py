@@ -20,24 +20,22 @@ import requests
 
 from adapters.filesystem import FileBlobStore
 from entrypoints.cli import create_user
+from tests.integration.conftest import APP_INI
 
 MIB = 1024 * 1024
 BODY_SIZE = 512 * MIB
 
-INI = """\
-[app:main]
-use = egg:modelhub
-sqlalchemy.url = sqlite:///%(here)s/var/modelhub.sqlite
-modelhub.blob_root = %(here)s/var/blobs
-modelhub.jwt_key_file = %(here)s/var/jwt.key
+INI = (
+    APP_INI
+    + """\
 modelhub.max_file_size = 1073741824
-modelhub.auto_migrate = true
 
 [server:main]
 use = egg:waitress#main
 listen = 127.0.0.1:{port}
 max_request_body_size = 2147483648
 """
+)
 
 
 def _free_port() -> int:
@@ -77,7 +75,7 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     port = _free_port()
     ini = tmp_path / "crash.ini"
-    ini.write_text(INI.format(port=port))
+    ini.write_text(INI.replace("{port}", str(port)))
     assert create_user.main([str(ini), "admin", "--admin"], stdin=io.StringIO("pw\n")) == 0
     server = Server(ini, port)
     server.start()
