@@ -128,3 +128,17 @@ def test_bad_tokens_are_401(api: Api) -> None:
     api.app.post(
         "/v1/pretrained-models/list", headers={"Authorization": f"Bearer {refresh}"}, status=401
     )
+
+
+def test_anonymous_hears_401_before_anything_about_its_body(api: Api) -> None:
+    for path, body in (
+        ("/v1/pretrained-models/create", {"name": 5}),
+        ("/v1/frameworks/create", [1]),
+        ("/v1/users/create", {"is_staff": "yes"}),
+    ):
+        api.app.post_json(path, body, status=401)
+    for path in ("/v1/pretrained-models/list", "/v1/licences/create"):
+        api.app.post(path, "{broken", content_type="application/json", status=401)
+    # The login routes are for anonymous callers: their body errors stay 400.
+    api.app.post_json("/v1/auth/obtain", {"username": 5}, status=400)
+    api.app.post("/v1/auth/refresh", "{broken", content_type="application/json", status=400)

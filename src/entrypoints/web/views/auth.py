@@ -11,7 +11,7 @@ from entrypoints.web.schemas import ObtainBody, RefreshBody, VerifyBody
 
 @view_config(route_name="auth.obtain", request_method="POST", renderer="json")
 def obtain(request: Request) -> dict:
-    body = validated(request, ObtainBody())
+    body = validated(request, ObtainBody(), anonymous=True)
     return request.services.auth.obtain(
         body["username"], body["password"], client=request.client_addr
     )
@@ -19,12 +19,12 @@ def obtain(request: Request) -> dict:
 
 @view_config(route_name="auth.refresh", request_method="POST", renderer="json")
 def refresh(request: Request) -> dict:
-    body = validated(request, RefreshBody())
+    body = validated(request, RefreshBody(), anonymous=True)
     return request.services.auth.refresh(body["refresh"])
 
 
 @view_config(route_name="auth.verify", request_method="POST", renderer="json")
 def verify(request: Request) -> dict:
-    body = validated(request, VerifyBody())
+    body = validated(request, VerifyBody(), anonymous=True)
     request.services.auth.verify(body["token"])
     return {}
