@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import shutil
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -174,18 +173,6 @@ class FileBlobStore(BlobStore):
             except FileNotFoundError:
                 continue  # committed or discarded meanwhile
             yield entry.path, mtime
-
-    def remove_temporary_files(self, older_than: float) -> list[str]:
-        """Remove staging files untouched for ``older_than`` seconds (left by
-        a crash or a killed server); returns their paths. An upload in
-        progress keeps touching its file, so a grace period spares it."""
-        cutoff = time.time() - older_than
-        removed = []
-        for path, mtime in self.temporary_files():
-            if mtime <= cutoff:
-                _unlink(Path(path))
-                removed.append(path)
-        return removed
 
     # -- helpers ------------------------------------------------------------
 

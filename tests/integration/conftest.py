@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -86,3 +87,20 @@ class Batch:
 def batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Batch]:
     (tmp_path / "test.ini").write_text(BATCH_INI)
     yield Batch(tmp_path, capsys)
+
+
+def entry(name: str, file: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A manifest entry with valid defaults; ``fields`` override them."""
+    item = {
+        "name": name,
+        "framework": {"name": "pytorch", "version": "2.4"},
+        "domain": "ic",
+        "licence": "MIT",
+        "url": f"https://example.org/{name}",
+        "description": f"The {name} model",
+        "metadata": "",
+        **fields,
+    }
+    if file is not None:
+        item["file"] = file
+    return item

@@ -17,29 +17,13 @@ from pyramid.paster import get_app
 
 from domain.permissions import SYSTEM
 from entrypoints.cli.main import main
-from tests.integration.conftest import Batch
+from tests.integration.conftest import Batch, entry
 
 ALPHA, BETA = b"alpha weights " * 100, b"beta weights " * 50
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def entry(name: str, file: str | None = None, **fields: Any) -> dict[str, Any]:
-    item = {
-        "name": name,
-        "framework": {"name": "pytorch", "version": "2.4"},
-        "domain": "ic",
-        "licence": "MIT",
-        "url": f"https://example.org/{name}",
-        "description": f"The {name} model",
-        "metadata": "",
-        **fields,
-    }
-    if file is not None:
-        item["file"] = file
-    return item
 
 
 def write_manifest(folder: Path, entries: list[Any], name: str = "manifest.json") -> str:

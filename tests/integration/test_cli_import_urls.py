@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Batch
+from tests.integration.conftest import Batch, entry
 
 GOOD = bytes(range(256)) * 4096  # 1 MiB
 FLAKY = b"flaky " * 200_000  # 1.2 MB, dropped half way the first time
@@ -98,20 +98,10 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def entry(name: str, url: str, sha256: str | None) -> dict[str, Any]:
-    item = {
-        "name": name,
-        "framework": {"name": "onnx", "version": "1.16"},
-        "domain": "od",
-        "licence": "Apache-2.0",
-        "url": f"https://example.org/{name}",
-        "description": name,
-        "metadata": "",
-        "file": url,
-    }
-    if sha256:
-        item["sha256"] = sha256
-    return item
+def url_entry(name: str, url: str, sha256: str | None) -> dict[str, Any]:
+    digest = {"sha256": sha256} if sha256 else {}
+    framework = {"name": "onnx", "version": "1.16"}
+    return entry(name, url, framework=framework, domain="od", licence="Apache-2.0", **digest)
 
 
 def test_downloads_resume_mismatches_and_unreachable_urls(
@@ -122,12 +112,12 @@ def test_downloads_resume_mismatches_and_unreachable_urls(
     server.drop_first = {"/flaky.onnx", "/plain.onnx"}
     server.ignore_range = {"/plain.onnx"}
     entries = [
-        entry("good", f"{server.url}/good.onnx", sha(GOOD)),
-        entry("flaky", f"{server.url}/flaky.onnx", sha(FLAKY)),
-        entry("mismatch", f"{server.url}/other.onnx", sha(b"something else")),
-        entry("unreachable", f"http://127.0.0.1:{closed_port}/x.onnx", None),
-        entry("no-such-file", f"{server.url}/missing.onnx", None),
-        entry("no-range", f"{server.url}/plain.onnx", sha(FLAKY[::-1])),
+        url_entry("good", f"{server.url}/good.onnx", sha(GOOD)),
+        url_entry("flaky", f"{server.url}/flaky.onnx", sha(FLAKY)),
+        url_entry("mismatch", f"{server.url}/other.onnx", sha(b"something else")),
+        url_entry("unreachable", f"http://127.0.0.1:{closed_port}/x.onnx", None),
+        url_entry("no-such-file", f"{server.url}/missing.onnx", None),
+        url_entry("no-range", f"{server.url}/plain.onnx", sha(FLAKY[::-1])),
     ]
     manifest = batch.root / "manifest.json"
     manifest.write_text(json.dumps(entries))
@@ -171,7 +161,7 @@ def test_a_silent_server_times_out(batch: Batch) -> None:
         silent.listen()  # accepts connections, never answers
         port = silent.getsockname()[1]
         manifest = batch.root / "manifest.json"
-        manifest.write_text(json.dumps([entry("slow", f"http://127.0.0.1:{port}/m", None)]))
+        manifest.write_text(json.dumps([url_entry("slow", f"http://127.0.0.1:{port}/m", None)]))
         batch.run("initdb")
         started = time.monotonic()
         outcome = batch.run("import", str(manifest))

@@ -580,16 +580,6 @@ FILTER_CASES: dict[str, tuple[Raw, list[int]]] = {
 }
 
 
-@pytest.mark.parametrize("case", FILTER_CASES.values(), ids=FILTER_CASES.keys())
-def test_model_filters(readonly: tuple[UnitOfWork, Catalogue], case: tuple[Raw, list[int]]) -> None:
-    uow, catalogue = readonly
-    raw, expected = case
-    spec = f.parse_filter(raw(catalogue), f.PRETRAINED_MODEL_FIELDS)
-    found = uow.models.list(spec)
-    uow.abort()
-    assert [m.pk for m in found] == catalogue.pks(expected), [m.name for m in found]
-
-
 def _order(*keys: dict[str, Any], expressions: list[dict[str, Any]] | None = None) -> Raw:
     return lambda _: {"expressions": expressions or [], "order_by": list(keys)}
 
@@ -644,8 +634,11 @@ ORDER_CASES: dict[str, tuple[Raw, list[int]]] = {
 }
 
 
-@pytest.mark.parametrize("case", ORDER_CASES.values(), ids=ORDER_CASES.keys())
-def test_model_ordering(
+SPEC_CASES = {**FILTER_CASES, **ORDER_CASES}
+
+
+@pytest.mark.parametrize("case", SPEC_CASES.values(), ids=SPEC_CASES.keys())
+def test_model_filters_and_orderings(
     readonly: tuple[UnitOfWork, Catalogue], case: tuple[Raw, list[int]]
 ) -> None:
     uow, catalogue = readonly

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed, HTTPNotFound
+from pyramid.httpexceptions import HTTPException, HTTPNotFound
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import exception_view_config, notfound_view_config
@@ -82,8 +82,6 @@ def not_found(exc: HTTPNotFound, request: Request) -> Response:
 
 @exception_view_config(HTTPException)
 def http_error(exc: HTTPException, request: Request) -> Response:
-    if isinstance(exc, HTTPMethodNotAllowed):
-        return not_found(HTTPNotFound(), request)
     if exc.code < 400:
         return exc
     response = json_error(request, exc.code, {"detail": exc.explanation or exc.title})
