@@ -21,6 +21,8 @@ tests_require = [
     "WebTest>=3.0",
     "pytest>=8.0",
     "ruff>=0.6",
+    "openapi-spec-validator>=0.7",
+    "schemathesis>=4.0",
 ]
 
 setup(
@@ -37,6 +39,7 @@ setup(
     extras_require={"test": tests_require},
     entry_points={
         "paste.app_factory": ["main = entrypoints.web:main"],
+        "paste.server_runner": ["waitress = entrypoints.web.server:serve_paste"],
         "console_scripts": [
             "modelhub = entrypoints.cli.main:main",
             "modelhub-initdb = entrypoints.cli.initdb:main",

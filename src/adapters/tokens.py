@@ -50,5 +50,6 @@ class JwtTokenSigner(TokenSigner):
                 algorithms=[self.algorithm],
                 options={"require": REQUIRED_CLAIMS, "verify_exp": True},
             )
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, UnicodeError):
+            # UnicodeError: text that is not UTF-8 encodable, so no token.
             raise NotAuthenticated(BAD_TOKEN) from None

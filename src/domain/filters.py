@@ -9,12 +9,15 @@ Parsing turns the JSON into the small immutable tree below or raises
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import Invalid
+from domain.model import fits_int_column
+from domain.validation import text_problem
 
 
 class Kind(enum.Enum):
@@ -99,7 +102,14 @@ class FilterSpec:
 
 
 COMPARE_OPERATORS = ("<", ">", "<=", ">=")
-_SPEC_KEYS = ("expressions", "order_by", "include_inactive")
+
+# Caps that keep every spec well inside what each database can run (SQLite
+# refuses expression trees deeper than 1,000 and LIKE patterns over 50,000
+# bytes), the same on every backend. No real search comes near them.
+MAX_EXPRESSIONS = 100  # expressions in a spec, ``and``/``or`` and their members included
+MAX_DEPTH = 10  # ``and``/``or`` nested in one another
+MAX_ORDER_BY = 20
+MAX_TEXT = 1000  # characters of a text value or ``sub_string``
 
 
 def parse_filter(raw: Any, fields: Fields) -> FilterSpec:
@@ -114,29 +124,54 @@ def parse_filter(raw: Any, fields: Fields) -> FilterSpec:
     order_by = raw.get("order_by", [])
     if not isinstance(order_by, list):
         raise Invalid("Filter 'order_by' must be a list.")
+    if len(order_by) > MAX_ORDER_BY:
+        raise Invalid(f"Filter 'order_by' may hold at most {MAX_ORDER_BY} entries.")
     include_inactive = raw.get("include_inactive", False)
     if not isinstance(include_inactive, bool):
         raise Invalid("Filter 'include_inactive' must be a boolean.")
+    budget = _Budget()
+    budget.spend(len(expressions))
     return FilterSpec(
         expressions=tuple(
-            _expression(e, fields, f"expressions[{i}]") for i, e in enumerate(expressions)
+            _expression(e, fields, f"expressions[{i}]", budget, 0)
+            for i, e in enumerate(expressions)
         ),
         order_by=tuple(_order(o, fields, f"order_by[{i}]") for i, o in enumerate(order_by)),
         include_inactive=include_inactive,
     )
 
 
-def _expression(raw: Any, fields: Fields, where: str) -> Expression:
+class _Budget:
+    """Counts a spec's expressions against ``MAX_EXPRESSIONS``: each list of
+    them is counted whole before any member is parsed."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def spend(self, count: int) -> None:
+        self.used += count
+        if self.used > MAX_EXPRESSIONS:
+            raise Invalid(
+                f"A filter may hold at most {MAX_EXPRESSIONS} expressions, "
+                "counting those inside 'and' and 'or'."
+            )
+
+
+def _expression(raw: Any, fields: Fields, where: str, budget: _Budget, depth: int) -> Expression:
     if not isinstance(raw, Mapping):
         raise Invalid(f"Filter {where}: an expression must be a JSON object.")
     kind = raw.get("type")
     invert = _flag(raw, "invert", where)
     if kind in ("and", "or"):
+        if depth >= MAX_DEPTH:
+            raise Invalid(f"Filter {where}: 'and' and 'or' may be nested at most {MAX_DEPTH} deep.")
         subs = raw.get("sub_expressions")
         if not isinstance(subs, list) or not subs:
             raise Invalid(f"Filter {where}: '{kind}' needs a non-empty list 'sub_expressions'.")
+        budget.spend(len(subs))
         parsed = tuple(
-            _expression(s, fields, f"{where}.sub_expressions[{i}]") for i, s in enumerate(subs)
+            _expression(s, fields, f"{where}.sub_expressions[{i}]", budget, depth + 1)
+            for i, s in enumerate(subs)
         )
         return (And if kind == "and" else Or)(parsed, invert)
     if kind not in ("exact", "contains", "isnull", "is_null", "compare"):
@@ -150,7 +185,7 @@ def _expression(raw: Any, fields: Fields, where: str) -> Expression:
         sub = raw.get("sub_string")
         if not isinstance(sub, str):
             raise Invalid(f"Filter {where}: 'sub_string' must be a string.")
-        return Contains(name, sub, _flag(raw, "case_insensitive", where), invert)
+        return Contains(name, _text(sub, where), _flag(raw, "case_insensitive", where), invert)
     if "value" not in raw:
         raise Invalid(f"Filter {where}: 'value' is required.")
     if kind == "exact":
@@ -205,20 +240,28 @@ def _value(value: Any, kind: Kind, name: str, where: str) -> Value:
         if isinstance(value, bool):
             return value
     elif kind in (Kind.INT, Kind.FLOAT):
-        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if is_number and (kind is Kind.FLOAT or fits_in_64_bits(value)):
+        # Floats are compared as floats everywhere; an integer is bound as the
+        # column's type, so it must fit an integer column.
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if is_int and (kind is Kind.FLOAT or fits_int_column(value)):
             return value
     elif kind is Kind.STR:
         if isinstance(value, str):
-            return value
+            return _text(value, where)
     elif isinstance(value, str):
         return parse_timestamp(value, problem)
     raise Invalid(problem)
 
 
-def fits_in_64_bits(value: int | float) -> bool:
-    """Whether a number can be compared with a 64-bit integer column."""
-    return -(2**63) <= value <= 2**63 - 1
+def _text(value: str, where: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise Invalid(f"Filter {where}: {problem}")
+    if len(value) > MAX_TEXT:
+        raise Invalid(f"Filter {where}: a text value may hold at most {MAX_TEXT} characters.")
+    return value
 
 
 def parse_timestamp(text: str, problem: str | None = None) -> datetime:

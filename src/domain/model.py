@@ -10,6 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# Primary keys, and the references to them, are 32-bit integers in the
+# database: a number outside this range names no record.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+def fits_int_column(value: int) -> bool:
+    """Whether ``value`` can be compared with a primary key or reference."""
+    return INT_MIN <= value <= INT_MAX
+
 
 @dataclass(frozen=True)
 class BlobRef:

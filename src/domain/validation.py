@@ -5,12 +5,13 @@ Messages follow the UFDL server so clients can show them unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from domain.errors import Invalid
-from domain.filters import fits_in_64_bits
+from domain.model import INT_MAX, fits_int_column
 
 REQUIRED = "This field is required."
 BLANK = "This field may not be blank."
@@ -22,6 +23,23 @@ BAD_URL = "Enter a valid URL."
 
 def too_long(limit: int) -> str:
     return f"Ensure this field has no more than {limit} characters."
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text, or None.
+
+    A NUL character, or half of a UTF-16 surrogate pair (which JSON's
+    ``\\ud800`` escapes can produce), is not text any database keeps.
+    """
+    if "\x00" in value:
+        return "Null characters are not allowed."
+    surrogate = _SURROGATE.search(value)
+    if surrogate is not None:
+        return f"Surrogate characters are not allowed: U+{ord(surrogate.group()):X}."
+    return None
 
 
 class FieldErrors:
@@ -80,6 +98,8 @@ class Reader:
             return value
         if not isinstance(value, str):
             self.errors.add(name, NOT_TEXT)
+        elif (problem := text_problem(value)) is not None:
+            self.errors.add(name, problem)
         elif not allow_blank and not value.strip():
             self.errors.add(name, BLANK)
         elif max_length is not None and len(value) > max_length:
@@ -102,8 +122,8 @@ class Reader:
         if isinstance(value, bool) or not isinstance(value, int):
             self.errors.add(name, NOT_INT)
             return self.MISSING
-        if not fits_in_64_bits(value):
-            self.errors.add(name, "Ensure this value fits in a 64-bit integer.")
+        if not fits_int_column(value):
+            self.errors.add(name, f"Ensure this value is less than or equal to {INT_MAX}.")
             return self.MISSING
         return value
 

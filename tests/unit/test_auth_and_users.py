@@ -179,8 +179,9 @@ def test_token_claims(auth: Auth, user: User, signer: MemoryTokenSigner, clock: 
     tokens = auth.obtain("user", PASSWORDS["user"])
     access = signer.decode(tokens["access"])
     refresh = signer.decode(tokens["refresh"])
-    assert set(access) == set(refresh) == {"upk", "jtt", "exp", "iat", "jti", "gen"}
+    assert set(access) == set(refresh) == {"upk", "jtt", "exp", "iat", "jti", "gen", "adm"}
     assert (access["upk"], access["jtt"], refresh["jtt"]) == (user.pk, "access", "refresh")
+    assert access["adm"] is False
     assert access["iat"] == int(clock.now().timestamp())
     assert access["exp"] - access["iat"] == 5 * 60
     assert refresh["exp"] - refresh["iat"] == 8 * 60 * 60

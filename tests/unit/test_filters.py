@@ -334,15 +334,80 @@ def test_timestamps_at_the_edges_of_the_utc_range_are_accepted() -> None:
         assert parsed.value == expected
 
 
-@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30])
-def test_integer_beyond_64_bits_is_invalid(value: int) -> None:
-    message = bad_expression({"type": "exact", "field": "pk", "value": value})
+@pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 2**40, 10**30, float("nan"), float("inf")])
+def test_integer_fields_take_32_bit_integers_or_finite_floats(value: Any) -> None:
+    """Primary keys and references are 32-bit columns: an integer no such
+    column can hold is a 400, as is a float that is no number."""
+    message = bad_expression({"type": "compare", "field": "pk", "operator": ">", "value": value})
     assert "'pk'" in message
 
 
-def test_64_bit_integers_are_accepted() -> None:
-    for value in (2**63 - 1, -(2**63)):
+def test_32_bit_integers_and_floats_are_accepted() -> None:
+    for value in (2**31 - 1, -(2**31), 2.5, 1e300):
         assert one({"type": "exact", "field": "pk", "value": value}) == f.Exact("pk", value)
+
+
+# -- caps: the same limits on every database ----------------------------------
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """``depth`` ``and`` expressions, each inside the previous one."""
+    expression: dict[str, Any] = {"type": "exact", "field": "name", "value": "x"}
+    for _ in range(depth):
+        expression = {"type": "and", "sub_expressions": [expression]}
+    return expression
+
+
+def test_and_or_nest_at_most_max_depth() -> None:
+    assert isinstance(one(nested(f.MAX_DEPTH)), f.And)
+    message = bad_expression(nested(f.MAX_DEPTH + 1))
+    assert f"at most {f.MAX_DEPTH} deep" in message
+
+
+def test_nesting_far_too_deep_is_refused_without_recursing() -> None:
+    # Deeper than Python's recursion limit: refused, not a RecursionError.
+    assert "deep" in bad_expression(nested(5000))
+
+
+def test_a_spec_holds_at_most_max_expressions() -> None:
+    leaf = {"type": "exact", "field": "name", "value": "x"}
+    assert len(parse({"expressions": [leaf] * f.MAX_EXPRESSIONS}).expressions) == f.MAX_EXPRESSIONS
+    for raw in (
+        {"expressions": [leaf] * (f.MAX_EXPRESSIONS + 1)},
+        {"expressions": [{"type": "or", "sub_expressions": [leaf] * f.MAX_EXPRESSIONS}]},
+        {"expressions": [{"type": "or", "sub_expressions": [leaf] * 15000}]},
+        {"expressions": [leaf] * 60 + [{"type": "and", "sub_expressions": [leaf] * 40}]},
+    ):
+        assert f"at most {f.MAX_EXPRESSIONS} expressions" in problem(raw)
+
+
+def test_order_by_holds_at_most_max_order_by_entries() -> None:
+    key = {"field": "name"}
+    assert len(parse({"order_by": [key] * f.MAX_ORDER_BY}).order_by) == f.MAX_ORDER_BY
+    assert f"at most {f.MAX_ORDER_BY}" in problem({"order_by": [key] * 20000})
+
+
+@pytest.mark.parametrize("kind", ["exact", "contains"])
+def test_text_values_hold_at_most_max_text_characters(kind: str) -> None:
+    key = "value" if kind == "exact" else "sub_string"
+    fine = {"type": kind, "field": "description", key: "x" * f.MAX_TEXT}
+    assert one(fine)
+    message = bad_expression({**fine, key: "x" * 1_000_000})
+    assert f"at most {f.MAX_TEXT} characters" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a\x00b", "Null characters are not allowed."),
+        ("a\ud800b", "Surrogate characters are not allowed: U+D800."),
+    ],
+)
+@pytest.mark.parametrize("kind", ["exact", "contains", "compare"])
+def test_text_that_no_database_keeps_is_invalid(kind: str, text: str, message: str) -> None:
+    key = "sub_string" if kind == "contains" else "value"
+    expression = {"type": kind, "field": "name", key: text, "operator": "<"}
+    assert message in bad_expression(expression)
 
 
 # -- in-memory evaluation -------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Failed logins are limited per username and per client address.
+"""Failed logins are limited per username at a client address, and per address.
 
 ``throttled_auth`` allows 3 failures per username and 5 per address within
 one minute (``THROTTLE``); the fake clock moves the window by hand.
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import NotAuthenticated, TooManyRequests
+from domain.errors import Invalid, NotAuthenticated, TooManyRequests
 from domain.model import User
 from domain.services.auth import BAD_CREDENTIALS, Auth
 from tests.unit.conftest import PASSWORDS, THROTTLE, FakeClock
@@ -184,3 +184,48 @@ def test_without_an_attempt_log_nothing_is_throttled(auth: Auth, user: User) -> 
     fail(auth, times=50)
     fail(auth, "user", client=ADDRESS, times=150)
     assert set(auth.obtain("user", RIGHT, client=ADDRESS)) == {"access", "refresh"}
+
+
+def test_failures_at_one_address_never_lock_the_user_out_at_another(
+    throttled_auth: Auth, user: User, clock: FakeClock
+) -> None:
+    """A guesser can lock only their own address out, not the account."""
+    attacker, owner = ADDRESS, "198.51.100.1"
+    fail(throttled_auth, "user", client=attacker, times=THROTTLE.per_username)
+    for _ in range(20):  # the attacker keeps trying: refused, and the owner is not
+        throttled(lambda: throttled_auth.obtain("user", "wrong", client=attacker))
+        tokens = throttled_auth.obtain("user", RIGHT, client=owner)
+        assert throttled_auth.authenticate(tokens["access"]) is user
+        clock.advance(seconds=2)
+
+
+def test_a_success_clears_only_its_own_address(throttled_auth: Auth, user: User) -> None:
+    other = "198.51.100.1"
+    fail(throttled_auth, "user", client=ADDRESS, times=THROTTLE.per_username)
+    throttled_auth.obtain("user", RIGHT, client=other)
+    throttled(lambda: throttled_auth.obtain("user", RIGHT, client=ADDRESS))
+
+
+def test_unreadable_logins_count_against_the_address(throttled_auth: Auth, user: User) -> None:
+    error = Invalid.field("username", "This field is required.")
+    for _ in range(THROTTLE.per_address):
+        with pytest.raises(Invalid) as caught:
+            throttled_auth.refuse_login(error, client=ADDRESS)
+        assert caught.value is error
+    throttled(lambda: throttled_auth.refuse_login(error, client=ADDRESS))
+    throttled(lambda: throttled_auth.obtain("user", RIGHT, client=ADDRESS))
+    throttled_auth.obtain("user", RIGHT, client="198.51.100.1")
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "field"),
+    [("us\x00er", RIGHT, "username"), ("user", "pass\ud800word", "password")],
+)
+def test_credentials_that_are_not_text_are_invalid_and_counted(
+    throttled_auth: Auth, user: User, username: str, password: str, field: str
+) -> None:
+    for _ in range(THROTTLE.per_username):
+        with pytest.raises(Invalid) as caught:
+            throttled_auth.obtain(username, password, client=ADDRESS)
+        assert set(caught.value.fields) == {field}
+    throttled(lambda: throttled_auth.obtain(username, password, client=ADDRESS))

@@ -432,6 +432,58 @@ def test_setting_is_active_false_revokes_tokens(
     assert auth.authenticate(fresh["access"]) is user
 
 
+@pytest.mark.parametrize(("before", "after"), [(False, True), (True, False)])
+def test_a_change_of_is_staff_revokes_tokens_and_new_ones_say_it(
+    users: Users, auth: Auth, admin: User, bob: User, before: bool, after: bool
+) -> None:
+    """Access tokens record whether they were issued to an admin, so that
+    uploads can be refused before their body is read; a change of role must
+    not leave tokens that say otherwise."""
+    bob.is_staff = before
+    old = auth.obtain("bob", "bob-secret")
+    assert auth.tokens.grants_admin(old["access"]) is before
+    users.update(admin, bob.pk, {"is_staff": after}, partial=True)
+    assert refused(lambda: auth.authenticate(old["access"])) == REVOKED
+    fresh = auth.obtain("bob", "bob-secret")
+    assert auth.tokens.grants_admin(fresh["access"]) is after
+    assert auth.authenticate(fresh["access"]) is bob
+    # Setting is_staff to what it already is revokes nothing.
+    users.update(admin, bob.pk, {"is_staff": after, "first_name": "Bob"}, partial=True)
+    assert auth.authenticate(fresh["access"]) is bob
+
+
+def test_only_a_valid_access_token_of_an_admin_grants_admin(
+    auth: Auth, admin: User, clock: FakeClock
+) -> None:
+    tokens = auth.obtain("admin", PASSWORDS["admin"])
+    assert auth.tokens.grants_admin(tokens["access"]) is True
+    assert auth.tokens.grants_admin(tokens["refresh"]) is False
+    for junk in (None, "", "not-a-token", 42, "x\ud800"):
+        assert auth.tokens.grants_admin(junk) is False
+    clock.advance(minutes=6)
+    assert auth.tokens.grants_admin(tokens["access"]) is False
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [
+        ("first_name", "A\x00nn", "Null characters are not allowed."),
+        ("username", "a\udc80", "Surrogate characters are not allowed: U+DC80."),
+        ("password", "pass\ud800word", "Surrogate characters are not allowed: U+D800."),
+    ],
+)
+def test_text_no_database_keeps_is_invalid(
+    users: Users, admin: User, field: str, text: str, message: str
+) -> None:
+    body = {"username": "carol", "password": "carol-secret", field: text}
+    assert invalid_fields(lambda: users.create(admin, body)) == {field: [message]}
+
+
+def test_a_username_no_account_can_have_is_not_found(users: Users, admin: User) -> None:
+    with pytest.raises(NotFound):
+        users.get_by_username(admin, "us\x00er")
+
+
 @pytest.mark.parametrize(
     "data",
     [

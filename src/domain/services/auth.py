@@ -6,12 +6,13 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from domain.clock import Clock
-from domain.errors import NotAuthenticated, TooManyRequests
+from domain.errors import Invalid, NotAuthenticated, TooManyRequests
 from domain.model import User
 from domain.ports import AttemptLog, PasswordHasher, TokenSigner, UnitOfWork
+from domain.validation import text_problem
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -21,12 +22,58 @@ BAD_TOKEN = "Given token not valid for any token type"
 
 @dataclass(frozen=True)
 class LoginThrottle:
-    """How many failed logins are allowed within ``window``: per username,
-    and (more, since a lab may share one address) per client address."""
+    """How many failed logins are allowed within ``window``: per username
+    from one client address, and (more, since a lab may share one address)
+    per client address.
+
+    Counting a username's failures per address is what keeps a guesser from
+    locking its owner out: failures from one address never refuse the same
+    username at another.
+    """
 
     per_username: int = 10
     per_address: int = 100
     window: timedelta = timedelta(minutes=1)
+
+
+class TokenCheck:
+    """What a token's signature, expiry and type tell without the database.
+
+    ``Auth`` adds the checks that need the account (active, not revoked);
+    the HTTP server uses this alone to refuse an upload before its body.
+    """
+
+    def __init__(self, signer: TokenSigner, clock: Clock) -> None:
+        self.signer = signer
+        self.clock = clock
+
+    def claims(self, token: Any, *kinds: str) -> dict[str, Any]:
+        """The claims of a well-signed, unexpired token of one of ``kinds``
+        (access or refresh when none is given).
+
+        Raises ``NotAuthenticated`` otherwise.
+        """
+        if not isinstance(token, str) or not token:
+            raise NotAuthenticated(BAD_TOKEN)
+        claims = self.signer.decode(token)
+        exp = claims.get("exp")
+        if not isinstance(exp, (int, float)) or exp <= self.clock.now().timestamp():
+            raise NotAuthenticated("Token is invalid or expired")
+        if claims.get("jtt") not in (kinds or (ACCESS, REFRESH)):
+            raise NotAuthenticated("Token has wrong type")
+        return claims
+
+    def grants_admin(self, token: Any) -> bool:
+        """Whether ``token`` is a valid access token issued to an admin.
+
+        Tokens record ``is_staff`` when issued; a change of it revokes them
+        (``Users.update``), so a token that says "not an admin" never belongs
+        to one.
+        """
+        try:
+            return self.claims(token, ACCESS).get("adm") is True
+        except NotAuthenticated:
+            return False
 
 
 class Auth:
@@ -45,6 +92,7 @@ class Auth:
         self.attempts = attempts
         self.throttle = throttle or LoginThrottle()
         self.hasher = hasher
+        self.tokens = TokenCheck(signer, clock)
         self.signer = signer
         self.clock = clock
         self.lifetimes = {ACCESS: access_lifetime, REFRESH: refresh_lifetime}
@@ -53,14 +101,20 @@ class Auth:
     def obtain(self, username: Any, password: Any, client: str | None = None) -> dict[str, str]:
         """A token pair for valid credentials of an active user.
 
-        Failed attempts are counted per username and per ``client`` address;
-        past the throttle's limits every attempt, right or wrong, is refused
-        with ``TooManyRequests`` until the window has moved on.
+        Failed attempts are counted per username and ``client`` address, and
+        per ``client`` address; past the throttle's limits every attempt from
+        there, right or wrong, is refused with ``TooManyRequests`` until the
+        window has moved on.
         """
         if not isinstance(username, str) or not isinstance(password, str):
             raise NotAuthenticated(BAD_CREDENTIALS)
         keys = self._attempt_keys(username, client)
         self._check_throttle(keys)
+        for name, value in (("username", username), ("password", password)):
+            problem = text_problem(value)
+            if problem is not None:
+                self._record_failure(keys)
+                raise Invalid.field(name, problem)
         user = self.uow.users.get_by_username(username)
         if user is None:
             # Hash anyway so an unknown username takes as long as a wrong password.
@@ -73,12 +127,24 @@ class Auth:
             self._record_failure(keys)
             raise NotAuthenticated(BAD_CREDENTIALS)
         if self.attempts is not None:
-            self.attempts.clear(keys[0][0])
+            self.attempts.clear(keys[0][0])  # this username at this address only
         user.last_login = self.clock.now()
         return {ACCESS: self._issue(user, ACCESS), REFRESH: self._issue(user, REFRESH)}
 
-    def _attempt_keys(self, username: str, client: str | None) -> list[tuple[str, int]]:
-        keys = [(f"user:{username.casefold()}", self.throttle.per_username)]
+    def refuse_login(self, error: Invalid, client: str | None = None) -> NoReturn:
+        """Refuse a login whose input could not be read: it counts as a
+        failed attempt from ``client``, so malformed requests are throttled
+        like wrong passwords. Raises ``error``, or ``TooManyRequests``."""
+        keys = self._attempt_keys(None, client)
+        self._check_throttle(keys)
+        self._record_failure(keys)
+        raise error
+
+    def _attempt_keys(self, username: str | None, client: str | None) -> list[tuple[str, int]]:
+        keys = []
+        if username is not None:
+            # Case-folded, else User, USER, uSer... would each bring a fresh allowance.
+            keys.append((f"user:{username.casefold()}@{client or ''}", self.throttle.per_username))
         if client:
             keys.append((f"address:{client}", self.throttle.per_address))
         return keys
@@ -105,17 +171,16 @@ class Auth:
 
     def refresh(self, token: Any) -> dict[str, str]:
         """A new access token for a valid refresh token."""
-        user = self._user_of(token, REFRESH)
+        user = self._user_of(self.tokens.claims(token, REFRESH))
         return {ACCESS: self._issue(user, ACCESS)}
 
     def verify(self, token: Any) -> None:
         """Raise ``NotAuthenticated`` unless ``token`` is valid (either type)."""
-        claims = self._claims(token)
-        self._user_of(token, claims.get("jtt"))
+        self._user_of(self.tokens.claims(token))
 
     def authenticate(self, token: Any) -> User:
         """The active user an access token was issued to."""
-        return self._user_of(token, ACCESS)
+        return self._user_of(self.tokens.claims(token, ACCESS))
 
     def _issue(self, user: User, kind: str) -> str:
         now = self.clock.now()
@@ -127,22 +192,12 @@ class Auth:
                 "exp": int((now + self.lifetimes[kind]).timestamp()),
                 "jti": uuid.uuid4().hex,
                 "gen": user.token_generation,
+                "adm": user.is_staff,
             }
         )
 
-    def _claims(self, token: Any) -> dict[str, Any]:
-        if not isinstance(token, str) or not token:
-            raise NotAuthenticated(BAD_TOKEN)
-        claims = self.signer.decode(token)
-        exp = claims.get("exp")
-        if not isinstance(exp, (int, float)) or exp <= self.clock.now().timestamp():
-            raise NotAuthenticated("Token is invalid or expired")
-        return claims
-
-    def _user_of(self, token: Any, kind: Any) -> User:
-        claims = self._claims(token)
-        if claims.get("jtt") != kind or kind not in self.lifetimes:
-            raise NotAuthenticated("Token has wrong type")
+    def _user_of(self, claims: dict[str, Any]) -> User:
+        """The active account a token's claims name, unless they are revoked."""
         upk = claims.get("upk")
         user = self.uow.users.get(upk) if isinstance(upk, int) else None
         if user is None:

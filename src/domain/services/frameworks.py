@@ -55,8 +55,9 @@ class Frameworks(ReadableResource[Framework]):
     def get_or_create(self, actor: Actor, name: str, version: str) -> Framework:
         """The framework with this name and version, created when missing."""
         require_admin(actor)
-        found = self.uow.frameworks.get_by_name_version(name, version)
-        return found or self.create(actor, {"name": name, "version": version})
+        values = self._read({"name": name, "version": version}, partial=False)
+        found = self.uow.frameworks.get_by_name_version(values["name"], values["version"])
+        return found or self.create(actor, values)
 
     def _read(self, data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         reader = Reader(data, partial)

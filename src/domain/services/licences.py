@@ -11,7 +11,7 @@ from domain.model import SUBDESCRIPTOR_TYPES, Licence
 from domain.permissions import Actor, require_admin
 from domain.ports import UnitOfWork
 from domain.services._base import ReadableResource
-from domain.validation import REQUIRED, Reader, present
+from domain.validation import REQUIRED, Reader, present, text_problem
 
 NAME_MAX = 100
 URL_MAX = 200
@@ -68,6 +68,8 @@ class Licences(ReadableResource[Licence]):
             isinstance(n, str) and n.strip() for n in names
         ):
             errors["names"] = ["Expected a list of non-empty strings."]
+        elif problems := [p for p in map(text_problem, names) if p is not None]:
+            errors["names"] = problems[:1]
         if errors:
             raise Invalid(fields=errors)
         current: list[str] = list(getattr(licence, kind))

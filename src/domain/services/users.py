@@ -17,7 +17,7 @@ from domain.filters import USER_FIELDS, parse_filter
 from domain.model import User
 from domain.permissions import Actor, require_admin, require_authenticated
 from domain.ports import PasswordHasher, UnitOfWork
-from domain.validation import BLANK, REQUIRED, Reader, present, too_long
+from domain.validation import BLANK, REQUIRED, Reader, present, text_problem, too_long
 
 USERNAME_MAX = 150
 PASSWORD_MAX = 4096
@@ -49,6 +49,8 @@ class Users:
         user = require_authenticated(actor)
         if not user.is_staff and user.username != username:
             raise PermissionDenied()
+        if text_problem(username) is not None:
+            raise NotFound()  # no account can have such a name
         return self._get(self.uow.users.get_by_username(username))
 
     def create(self, actor: Actor, data: Mapping[str, Any]) -> User:
@@ -75,7 +77,11 @@ class Users:
             values.get("is_active") is False or values.get("is_staff") is False
         ):
             raise Conflict("You cannot deactivate or demote your own account.")
-        if values.get("is_active") is False and user.is_active:
+        deactivated = values.get("is_active") is False and user.is_active
+        # Access tokens carry is_staff (see TokenCheck.grants_admin): a change
+        # of it must not leave tokens that say otherwise.
+        staff_changed = values.get("is_staff", user.is_staff) != user.is_staff
+        if deactivated or staff_changed:
             user.revoke_tokens()
         for name, value in values.items():
             setattr(user, name, value)
@@ -154,6 +160,8 @@ class Users:
                 reader.errors.add("password", REQUIRED)
         elif not isinstance(password, str) or not password:
             reader.errors.add("password", BLANK)
+        elif (problem := text_problem(password)) is not None:
+            reader.errors.add("password", problem)
         elif len(password) > PASSWORD_MAX:
             reader.errors.add("password", too_long(PASSWORD_MAX))
         else:

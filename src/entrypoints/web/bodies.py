@@ -1,8 +1,7 @@
 """Reading request bodies: JSON decoding and colander validation.
 
-Unless a route is open to ``anonymous`` callers, a caller without
-credentials hears 401 before anything about their body, as they would with
-a valid one.
+Unless its route is public, a caller without credentials hears 401 before
+anything about their body, as they would with a valid one.
 """
 
 from __future__ import annotations
@@ -16,35 +15,30 @@ import colander
 from pyramid.request import Request
 
 from domain.errors import Invalid, NotAuthenticated
+from entrypoints.web.routes import ROUTES
 
 MAX_JSON_BODY = 1024 * 1024
 
 
 @contextmanager
-def _authenticated_first(request: Request, anonymous: bool) -> Iterator[None]:
+def _authenticated_first(request: Request) -> Iterator[None]:
     try:
         yield
     except Invalid:
-        if not anonymous and request.identity is None:
+        if not ROUTES[request.matched_route.name].public and request.identity is None:
             raise NotAuthenticated() from None
         raise
 
 
-def json_body(request: Request, *, optional: bool = False, anonymous: bool = False) -> Any:
+def json_body(request: Request, *, optional: bool = False) -> Any:
     """The decoded JSON body; ``None`` when empty and ``optional``."""
-    with _authenticated_first(request, anonymous):
+    with _authenticated_first(request):
         return _decode(request, optional)
 
 
-def validated(
-    request: Request,
-    schema: colander.MappingSchema,
-    *,
-    optional: bool = False,
-    anonymous: bool = False,
-) -> dict:
+def validated(request: Request, schema: colander.MappingSchema, *, optional: bool = False) -> dict:
     """The JSON object body checked against ``schema`` (unknown keys dropped)."""
-    with _authenticated_first(request, anonymous):
+    with _authenticated_first(request):
         body = _decode(request, optional)
         if body is None:
             body = {}
@@ -69,5 +63,7 @@ def _decode(request: Request, optional: bool) -> Any:
         raise Invalid("A JSON body is required.")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError included
         raise Invalid(f"JSON parse error - {exc}") from None
+    except RecursionError:
+        raise Invalid("JSON parse error - nested too deeply.") from None

@@ -1,52 +1,70 @@
-"""Every route of the API, in one place.
+"""Every route of the API, in one place, with what its requests carry.
 
 Each pattern also matches with a trailing slash, as the UFDL server does.
-Path primary keys are digits only, so ``/v1/frameworks/abc`` is a 404.
+Path primary keys are digits without a leading zero, so ``/v1/frameworks/abc``
+and ``/v1/frameworks/01`` are 404s.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyramid.config import Configurator
 
-PK = r"{pk:\d+}"
+PK = r"{pk:[1-9]\d*}"
 SLASH = "{trailing_slash:/?}"
 
-ROUTES: dict[str, str] = {
-    "auth.obtain": "/v1/auth/obtain",
-    "auth.refresh": "/v1/auth/refresh",
-    "auth.verify": "/v1/auth/verify",
-    "models.list": "/v1/pretrained-models/list",
-    "models.create": "/v1/pretrained-models/create",
-    "models.item": f"/v1/pretrained-models/{PK}",
-    "models.data": f"/v1/pretrained-models/{PK}/data",
-    "models.download": f"/v1/pretrained-models/{PK}/download",
-    "models.hard": f"/v1/pretrained-models/{PK}/hard",
-    "models.reinstate": f"/v1/pretrained-models/{PK}/reinstate",
-    "frameworks.list": "/v1/frameworks/list",
-    "frameworks.create": "/v1/frameworks/create",
-    "frameworks.item": f"/v1/frameworks/{PK}",
-    "domains.list": "/v1/domains/list",
-    "domains.item": f"/v1/domains/{PK}",
-    "users.list": "/v1/users/list",
-    "users.create": "/v1/users/create",
-    "users.item": f"/v1/users/{PK}",
+
+@dataclass(frozen=True)
+class Route:
+    """A path, and what the server may check of a request to it from its
+    headers alone (``entrypoints.web.gate``)."""
+
+    pattern: str
+    # Answered without an access token: logging in, and the API document.
+    public: bool = False
+    # Its POST body is a model file, sent by an admin, up to the size limit;
+    # every other body is JSON of at most ``bodies.MAX_JSON_BODY`` bytes.
+    upload: bool = False
+
+
+ROUTES: dict[str, Route] = {
+    "openapi": Route("/v1/openapi.json", public=True),
+    "auth.obtain": Route("/v1/auth/obtain", public=True),
+    "auth.refresh": Route("/v1/auth/refresh", public=True),
+    "auth.verify": Route("/v1/auth/verify", public=True),
+    "models.list": Route("/v1/pretrained-models/list"),
+    "models.create": Route("/v1/pretrained-models/create"),
+    "models.item": Route(f"/v1/pretrained-models/{PK}"),
+    "models.data": Route(f"/v1/pretrained-models/{PK}/data", upload=True),
+    "models.download": Route(f"/v1/pretrained-models/{PK}/download"),
+    "models.hard": Route(f"/v1/pretrained-models/{PK}/hard"),
+    "models.reinstate": Route(f"/v1/pretrained-models/{PK}/reinstate"),
+    "frameworks.list": Route("/v1/frameworks/list"),
+    "frameworks.create": Route("/v1/frameworks/create"),
+    "frameworks.item": Route(f"/v1/frameworks/{PK}"),
+    "domains.list": Route("/v1/domains/list"),
+    "domains.item": Route(f"/v1/domains/{PK}"),
+    "users.list": Route("/v1/users/list"),
+    "users.create": Route("/v1/users/create"),
+    "users.item": Route(f"/v1/users/{PK}"),
     # Any segment not all digits is a username (registered after the others,
     # so "list" and "create" keep their meaning).
-    "users.by_name": r"/v1/users/{username:[^/]*[^/0-9][^/]*}",
+    "users.by_name": Route(r"/v1/users/{username:[^/]*[^/0-9][^/]*}"),
 }
 
 # Licences answer under both spellings.
 for _spelling in ("licences", "licenses"):
     ROUTES.update(
         {
-            f"{_spelling}.list": f"/v1/{_spelling}/list",
-            f"{_spelling}.create": f"/v1/{_spelling}/create",
-            f"{_spelling}.item": f"/v1/{_spelling}/{PK}",
-            f"{_spelling}.subdescriptors": f"/v1/{_spelling}/{PK}/subdescriptors",
+            f"{_spelling}.list": Route(f"/v1/{_spelling}/list"),
+            f"{_spelling}.create": Route(f"/v1/{_spelling}/create"),
+            f"{_spelling}.item": Route(f"/v1/{_spelling}/{PK}"),
+            f"{_spelling}.subdescriptors": Route(f"/v1/{_spelling}/{PK}/subdescriptors"),
         }
     )
 
 
 def includeme(config: Configurator) -> None:
-    for name, pattern in ROUTES.items():
-        config.add_route(name, pattern + SLASH)
+    for name, route in ROUTES.items():
+        config.add_route(name, route.pattern + SLASH)

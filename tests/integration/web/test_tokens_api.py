@@ -148,6 +148,7 @@ def assert_throttled(response: Any, window: int = 60) -> None:
 
 
 def test_failed_logins_are_limited_per_username(make_api: Callable[..., Api]) -> None:
+    """Counted per username at one client address (WebTest's is 127.0.0.1)."""
     api = make_api(login_failures_per_username=3)
     for _ in range(3):
         assert obtain(api, "alice", "wrong", 401).json == BAD_CREDENTIALS
@@ -176,4 +177,33 @@ def test_failed_logins_are_limited_per_client_address(make_api: Callable[..., Ap
 def test_the_default_limit_allows_a_few_typos(api: Api) -> None:
     for _ in range(5):
         obtain(api, "alice", "typo", 401)
+    obtain(api, "alice", PASSWORDS["alice"], 200)
+
+
+def test_a_guesser_cannot_lock_the_owner_out_from_another_address(
+    make_api: Callable[..., Api],
+) -> None:
+    api = make_api(login_failures_per_username=3, login_failures_per_address=5)
+    attacker = {"extra_environ": {"REMOTE_ADDR": "192.0.2.66"}}
+    owner = {"extra_environ": {"REMOTE_ADDR": "198.51.100.9"}}
+    for _ in range(3):
+        obtain(api, "alice", "wrong", 401, **attacker)
+    for _ in range(10):
+        assert_throttled(obtain(api, "alice", "wrong", 429, **attacker))
+        obtain(api, "alice", PASSWORDS["alice"], 200, **owner)
+    assert_throttled(obtain(api, "alice", PASSWORDS["alice"], 429, **attacker))
+
+
+def test_logins_with_unreadable_input_count_as_failures(make_api: Callable[..., Api]) -> None:
+    api = make_api(login_failures_per_address=4)
+    here = {"extra_environ": {"REMOTE_ADDR": "192.0.2.7"}}
+    api.app.post("/v1/auth/obtain", "{not json", status=400, **here)
+    api.app.post_json("/v1/auth/obtain", {"username": "alice"}, status=400, **here)
+    api.app.post_json("/v1/auth/obtain", {"username": 1, "password": 2}, status=400, **here)
+    nul = {"username": "ali\x00ce", "password": "x"}
+    assert api.app.post_json("/v1/auth/obtain", nul, status=400, **here).json == {
+        "username": ["Null characters are not allowed."]
+    }
+    assert_throttled(obtain(api, "alice", PASSWORDS["alice"], 429, **here))
+    assert_throttled(api.app.post("/v1/auth/obtain", "{not json", status=429, **here))
     obtain(api, "alice", PASSWORDS["alice"], 200)

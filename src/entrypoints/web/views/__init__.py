@@ -6,16 +6,15 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from domain.errors import NotFound
-
-MAX_PK = 2**63 - 1
+from domain.model import INT_MAX
 
 
 def path_pk(request: Request) -> int:
     """The ``{pk}`` of the path; one too large for any row is simply not found."""
-    pk = int(request.matchdict["pk"])
-    if pk < 1 or pk > MAX_PK:
+    digits = request.matchdict["pk"]
+    if len(digits) > len(str(INT_MAX)) or int(digits) > INT_MAX:
         raise NotFound()
-    return pk
+    return int(digits)
 
 
 def created(request: Request, body: object) -> object:
