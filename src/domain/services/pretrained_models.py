@@ -112,6 +112,9 @@ class PretrainedModels:
     ) -> PretrainedModel:
         """Attach the bytes read from ``stream``, replacing any previous file.
 
+        ``declared_size`` is the least the file can weigh, as the request
+        says; over the limit, it is refused before a byte is read.
+
         The bytes become visible under their hash before the model points at
         them, and the previous file is released only after commit, so a
         download never sees a partial or mixed file.

@@ -20,6 +20,10 @@ from pyramid.request import Request
 from domain.errors import Invalid
 
 CHUNK = 1024 * 1024
+# What a multipart body may carry besides its file (boundaries, part headers,
+# small fields); a body larger than the size limit plus this is refused as a
+# file over the limit, from its Content-Length alone.
+MULTIPART_FRAMING = 64 * 1024
 
 
 class MultipartFileStream:
@@ -70,12 +74,25 @@ class MultipartFileStream:
             self.pending += event
 
 
+def least_file_size(content_type: str, content_length: int | None) -> int | None:
+    """The least the uploaded file can weigh, judging by the request's
+    ``Content-Type`` and ``Content-Length`` headers alone (None: unknown)."""
+    if content_length is None:
+        return None
+    if parse_options_header(content_type)[0] == "multipart/form-data":
+        return max(0, content_length - MULTIPART_FRAMING)
+    return content_length
+
+
 def upload_stream(request: Request) -> tuple[BinaryIO, int | None]:
-    """The file's bytes as a stream, and its size when the request declares it."""
-    content_type, options = parse_options_header(request.headers.get("Content-Type", ""))
+    """The file's bytes as a stream, and the least its size can be when the
+    request's headers tell (see ``least_file_size``)."""
+    header = request.headers.get("Content-Type", "")
+    least = least_file_size(header, request.content_length)
+    content_type, options = parse_options_header(header)
     if content_type == "multipart/form-data":
         boundary = options.get("boundary")
         if not boundary:
             raise Invalid("A multipart body needs a boundary.")
-        return MultipartFileStream(request.body_file, boundary, request.content_length), None
-    return request.body_file, request.content_length
+        return MultipartFileStream(request.body_file, boundary, request.content_length), least
+    return request.body_file, least
