@@ -16,6 +16,8 @@ reading the same inode even if the blob is deleted meanwhile.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -26,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from domain.errors import NotFound, TooLarge
+from domain.errors import NotFound, StorageFull, TooLarge
 from domain.model import BlobRef
 from domain.ports import BlobStore, FileSink, StagedBlob, StoredBlob, TemporaryFile
 
@@ -56,11 +58,12 @@ class FileBlobStore(BlobStore):
         Raises ``TooLarge`` as soon as more than ``max_size`` bytes arrived.
         On any error the temporary file is removed and the error propagates.
         """
-        path, fd = self._create_temp()
+        with _no_space_is_full():
+            path, fd = self._create_temp()
         digest = hashlib.sha256()
         size = 0
         try:
-            with os.fdopen(fd, "wb") as out:
+            with _no_space_is_full(), os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(self.chunk_size):
                     size += len(chunk)
                     if max_size is not None and size > max_size:
@@ -90,7 +93,8 @@ class FileBlobStore(BlobStore):
             raise FileNotFoundError(
                 f"staged upload {temp.name} was discarded before being committed"
             )
-        _make_dirs(final.parent)
+        with _no_space_is_full():
+            _make_dirs(final.parent)
         # Two concurrent commits of the same bytes may both get here; the
         # second rename then swaps in an identical file, which open readers
         # never notice since they hold the old inode.
@@ -221,6 +225,17 @@ class DirectorySink(FileSink):
             _unlink(temp)
             raise
         return str(final.absolute())
+
+
+@contextlib.contextmanager
+def _no_space_is_full() -> Iterator[None]:
+    """A full disk or quota is ``StorageFull`` (nothing stored), not a crash."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull() from exc
+        raise
 
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:

@@ -196,6 +196,12 @@ class MemoryModels(MemoryRepository[PretrainedModel], PretrainedModelRepository)
     def __init__(self) -> None:
         super().__init__(PretrainedModel)
 
+    def get_for_update(self, pk: int) -> PretrainedModel | None:
+        return self.get(pk)  # one thread: nothing to lock
+
+    def count_holding(self, sha256: str) -> int:
+        return sum(m.data_sha256 == sha256 for m in self.entities.values())
+
     def uses_framework(self, framework: Framework) -> bool:
         return self._first(framework=framework) is not None
 
@@ -223,6 +229,12 @@ class MemoryBlobIndex(BlobIndex):
     def track(self, ref: BlobRef) -> None:
         self.counts.setdefault(ref.sha256, 0)
 
+    def lock(self, ref: BlobRef) -> int:
+        return self.counts.setdefault(ref.sha256, 0)
+
+    def set_count(self, ref: BlobRef, count: int) -> None:
+        self.counts[ref.sha256] = count
+
     def collect(self, ref: BlobRef, delete_file: Callable[[BlobRef], None]) -> bool:
         if ref.sha256 not in self.counts or self.counts[ref.sha256] > 0:
             return False
@@ -246,6 +258,9 @@ class MemoryUnitOfWork(UnitOfWork):
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self.pending.append(callback)
+
+    def pause(self) -> None:
+        """Nothing to release: changes apply at once and hold nothing."""
 
     def commit(self) -> None:
         self.commits += 1

@@ -9,9 +9,13 @@ class DomainError(Exception):
     """Base of every error a service raises on purpose."""
 
     default_detail = "The request could not be completed."
+    # Seconds after which the same request may succeed, when that is known.
+    retry_after: int | None = None
 
-    def __init__(self, detail: str | None = None) -> None:
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
         self.detail = detail or self.default_detail
+        if retry_after is not None:
+            self.retry_after = retry_after
         super().__init__(self.detail)
 
 
@@ -70,7 +74,15 @@ class SourceUnavailable(DomainError):
 
 class TooManyRequests(DomainError):
     default_detail = "Too many requests."
+    retry_after = 60
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 60) -> None:
-        self.retry_after = retry_after
-        super().__init__(detail)
+
+class Unavailable(DomainError):
+    """The database cannot be reached or is too busy just now; nothing changed."""
+
+    default_detail = "The service is temporarily unavailable; try again shortly."
+    retry_after = 5
+
+
+class StorageFull(DomainError):
+    default_detail = "The file store is full; nothing was stored."

@@ -58,6 +58,16 @@ class LicenceRepository(Repository[Licence]):
 
 class PretrainedModelRepository(Repository[PretrainedModel]):
     @abc.abstractmethod
+    def get_for_update(self, pk: int) -> PretrainedModel | None:
+        """The model as committed now, its row locked until the unit of work
+        ends: every change of a model goes through here, so two changes of
+        one model never interleave."""
+
+    @abc.abstractmethod
+    def count_holding(self, sha256: str) -> int:
+        """How many models, soft-deleted ones included, point at these bytes."""
+
+    @abc.abstractmethod
     def uses_framework(self, framework: Framework) -> bool: ...
 
     @abc.abstractmethod
@@ -83,6 +93,19 @@ class BlobIndex(abc.ABC):
     @abc.abstractmethod
     def references(self, sha256: str) -> int:
         """The current reference count (0 when unknown)."""
+
+    @abc.abstractmethod
+    def lock(self, ref: BlobRef) -> int:
+        """Lock the row of ``ref`` (created with a count of 0 if missing)
+        until the unit of work ends, and return its count.
+
+        Every change of a reference takes this row before the model changes,
+        so while it is held, the models that point at ``ref`` stay put.
+        """
+
+    @abc.abstractmethod
+    def set_count(self, ref: BlobRef, count: int) -> None:
+        """Overwrite the count of a row locked by ``lock`` (a repair)."""
 
     @abc.abstractmethod
     def all(self) -> Mapping[str, int]:
@@ -119,6 +142,15 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current transaction has committed."""
+
+    @abc.abstractmethod
+    def pause(self) -> None:
+        """About to spend long outside the store of records (receiving a file):
+        if this unit of work has changed nothing yet, end its transaction, so
+        that nothing is held meanwhile; the next call starts a new one.
+
+        Entities read before may be stale afterwards: read again what counts.
+        """
 
     @abc.abstractmethod
     def commit(self) -> None: ...
@@ -159,7 +191,8 @@ class BlobStore(abc.ABC):
     def stage(self, stream: BinaryIO, max_size: int | None = None) -> StagedBlob:
         """Read ``stream`` in chunks, hashing while writing, into a staging area.
 
-        Raises ``TooLarge`` (and keeps nothing) past ``max_size`` bytes.
+        Raises ``TooLarge`` past ``max_size`` bytes and ``StorageFull`` when
+        the store has no room left, keeping nothing either way.
         """
 
     @abc.abstractmethod

@@ -21,7 +21,7 @@ from adapters.http_fetch import HttpFetcher
 from adapters.passwords import Argon2PasswordHasher
 from adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
 from adapters.sqlalchemy.orm import start_mappers
-from adapters.sqlalchemy.session import make_engine, make_session_factory, tm_session
+from adapters.sqlalchemy.session import PoolSize, make_engine, make_session_factory, tm_session
 from adapters.sqlalchemy.uow import SqlUnitOfWork
 from adapters.tokens import JwtTokenSigner
 from domain.clock import Clock, SystemClock
@@ -70,7 +70,10 @@ class Registry:
     ) -> None:
         start_mappers()
         self.settings = settings
-        self.engine = engine or make_engine(settings.database_url)
+        self.engine = engine or make_engine(
+            settings.database_url,
+            PoolSize(settings.db_pool_size, timeout=settings.db_pool_timeout),
+        )
         self.session_factory: sessionmaker[Session] = make_session_factory(self.engine)
         self.store = store or FileBlobStore(settings.blob_root)
         self.hasher = hasher or Argon2PasswordHasher()

@@ -30,6 +30,10 @@ class Settings:
     login_failure_window: timedelta = timedelta(minutes=1)
     fetch_timeout: int = 30
     fetch_retries: int = 3
+    # Database connections: one per server thread, and a few more for the
+    # work that runs beside requests (collections after commit, start-up).
+    db_pool_size: int = 10
+    db_pool_timeout: int = 10
 
 
 def _resolve(raw: Mapping[str, str], key: str, default: str | None = None) -> str:
@@ -76,8 +80,13 @@ def _jwt_key(raw: Mapping[str, str]) -> str:
     return path.read_text().strip()
 
 
-def load_settings(raw: Mapping[str, str]) -> Settings:
-    """Parse and check the ``modelhub.*`` and ``sqlalchemy.url`` settings."""
+def load_settings(raw: Mapping[str, str], server_threads: int | None = None) -> Settings:
+    """Parse and check the ``modelhub.*`` and ``sqlalchemy.url`` settings.
+
+    The connection pool holds ``modelhub.db_pool_size`` connections, by
+    default two more than the server's ``server_threads`` when known.
+    """
+    pool_size = server_threads + 2 if server_threads else Settings.db_pool_size
     return Settings(
         database_url=_resolve(raw, "sqlalchemy.url"),
         blob_root=Path(_resolve(raw, "modelhub.blob_root")),
@@ -92,4 +101,6 @@ def load_settings(raw: Mapping[str, str]) -> Settings:
         login_failure_window=timedelta(seconds=_int(raw, "modelhub.login_failure_window", 60)),
         fetch_timeout=_int(raw, "modelhub.fetch_timeout", 30),
         fetch_retries=_int(raw, "modelhub.fetch_retries", 3),
+        db_pool_size=_int(raw, "modelhub.db_pool_size", pool_size),
+        db_pool_timeout=_int(raw, "modelhub.db_pool_timeout", Settings.db_pool_timeout),
     )

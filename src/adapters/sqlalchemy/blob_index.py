@@ -26,7 +26,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from adapters.sqlalchemy.session import mark_changed
+from adapters.sqlalchemy.session import dialect_name, mark_changed
 from adapters.sqlalchemy.tables import blobs
 from domain.model import BlobRef
 from domain.ports import BlobIndex
@@ -83,8 +83,20 @@ class SqlBlobIndex(BlobIndex):
         self.session.execute(statement)
         mark_changed(self.session)
 
+    def lock(self, ref: BlobRef) -> int:
+        """Create the row if missing, then lock it (``FOR UPDATE``; on SQLite
+        the insert already took the database's write lock)."""
+        self.track(ref)
+        statement = select(blobs.c.refcount).where(blobs.c.sha256 == ref.sha256).with_for_update()
+        return self.session.scalar(statement) or 0
+
+    def set_count(self, ref: BlobRef, count: int) -> None:
+        statement = update(blobs).where(blobs.c.sha256 == ref.sha256).values(refcount=count)
+        self.session.execute(statement)
+        mark_changed(self.session)
+
     def _insert(self) -> Callable[..., Any]:
-        dialect = self.session.get_bind().dialect.name
+        dialect = dialect_name(self.session)
         if dialect not in _INSERTS:
             raise NotImplementedError(f"no atomic upsert for the {dialect!r} dialect")
         return _INSERTS[dialect]

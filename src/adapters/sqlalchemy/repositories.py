@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Table, exists, select
+from sqlalchemy import ColumnElement, Table, exists, func, select, update
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from adapters.sqlalchemy import tables as t
 from adapters.sqlalchemy.filters import FieldMap, SqlField, apply_spec, column_field, table_fields
+from adapters.sqlalchemy.session import dialect_name
 from domain import filters as f
 from domain.model import DataDomain, Framework, Licence, PretrainedModel, User
 from domain.ports import (
@@ -119,6 +120,26 @@ class SqlModels(_SqlRepository[PretrainedModel], PretrainedModelRepository):
                 # Outer-joined, so NULL whenever the relation is missing.
                 fields[name] = SqlField(getattr(related[relation], attribute), nullable=True)
         return fields
+
+    def get_for_update(self, pk: int) -> PretrainedModel | None:
+        """Read the model again, its row locked: ``SELECT ... FOR UPDATE`` on
+        PostgreSQL; on SQLite, which has no row locks, first a write that
+        takes the database's write lock (writers wait for it through
+        ``busy_timeout``), so the read that follows is the latest."""
+        c = t.pretrained_models.c
+        if dialect_name(self.session) == "sqlite":
+            self.session.execute(update(t.pretrained_models).where(c.id == pk).values(id=c.id))
+        statement = (
+            select(PretrainedModel)
+            .where(c.id == pk)
+            .with_for_update(of=t.pretrained_models)
+            .execution_options(populate_existing=True)
+        )
+        return self.session.scalars(statement).first()
+
+    def count_holding(self, sha256: str) -> int:
+        c = t.pretrained_models.c
+        return self.session.scalar(select(func.count()).where(c.data_sha256 == sha256)) or 0
 
     def uses_framework(self, framework: Framework) -> bool:
         return self._exists(t.pretrained_models.c.framework_id == framework.pk)

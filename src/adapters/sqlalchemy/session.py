@@ -2,33 +2,85 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import transaction
 import zope.sqlalchemy
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+
+from domain.errors import Unavailable
 
 _ZOPE_EVENTS = "modelhub.zope_events"
+_WROTE = "modelhub.wrote"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``, tuned for SQLite (embedded) or PostgreSQL."""
+@dataclass(frozen=True)
+class PoolSize:
+    """Connections kept (``size``), allowed beyond (``overflow``), and how
+    long a request waits for one before it is answered 503 (``timeout``)."""
+
+    size: int = 10
+    overflow: int = 2
+    timeout: float = 10
+
+
+def make_engine(url: str, pool: PoolSize | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``, tuned for SQLite (embedded) or PostgreSQL.
+
+    Statements' parameters are kept out of error messages and logs, and an
+    unreachable database or an exhausted pool raises ``Unavailable``.
+    """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    kwargs.setdefault("hide_parameters", True)
+    pool = pool or PoolSize()
+    in_memory = backend == "sqlite" and parsed.database in (None, "", ":memory:")
+    if not in_memory:
+        kwargs.setdefault("poolclass", _Pool)
+        kwargs.setdefault("pool_size", pool.size)
+        kwargs.setdefault("max_overflow", pool.overflow)
+        kwargs.setdefault("pool_timeout", pool.timeout)
     if backend == "sqlite":
         database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
+        if database and not in_memory and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
-        return engine
-    if backend == "postgresql":
-        kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(parsed, **kwargs)
+    else:
+        if backend == "postgresql":
+            kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(parsed, **kwargs)
+    event.listen(engine, "handle_error", _unavailable)
+    return engine
+
+
+class _Pool(QueuePool):
+    """A queue pool whose checkout timeout is ``Unavailable``."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        try:
+            return super()._do_get()
+        except sa_exc.TimeoutError:
+            raise Unavailable("Every database connection is busy; try again shortly.") from None
+
+
+def _unavailable(context: ExceptionContext) -> BaseException | None:
+    """``Unavailable`` for a database that cannot be reached or is too busy:
+    a failed connection, a dropped one, a lock not granted in time, or a
+    transaction the database rolled back to break a deadlock (SQLSTATE 40)."""
+    error = context.original_exception
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    locked = "database is locked" in str(error)
+    if context.is_disconnect or context.connection is None or locked or sqlstate[:2] == "40":
+        return Unavailable()
+    return None
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -61,13 +113,30 @@ def tm_session(
     session = session_factory()
     events = zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
     session.info[_ZOPE_EVENTS] = events
+    event.listen(session, "after_flush", lambda s, _context: s.info.__setitem__(_WROTE, True))
+    event.listen(session, "after_transaction_end", _forget_writes)
     return session
+
+
+def _forget_writes(session: Session, session_transaction: Any) -> None:
+    if session_transaction.parent is None:
+        session.info.pop(_WROTE, None)
 
 
 def mark_changed(session: Session) -> None:
     """Tell the transaction manager that Core statements wrote through
     ``session``: zope.sqlalchemy only notices ORM flushes and ORM DML by
     itself, and would otherwise roll such a transaction back as read-only."""
+    session.info[_WROTE] = True
     events = session.info.get(_ZOPE_EVENTS)
     if events is not None:
         events.mark_changed(session)
+
+
+def has_written(session: Session) -> bool:
+    """Whether the session's transaction has changed anything, or will."""
+    return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
+def dialect_name(session: Session) -> str:
+    return session.get_bind().dialect.name

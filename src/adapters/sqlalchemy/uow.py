@@ -15,6 +15,7 @@ from adapters.sqlalchemy.repositories import (
     SqlModels,
     SqlUsers,
 )
+from adapters.sqlalchemy.session import has_written
 from domain.ports import UnitOfWork
 
 
@@ -45,6 +46,16 @@ class SqlUnitOfWork(UnitOfWork):
                 callback()
 
         self.transaction_manager.get().addAfterCommitHook(hook)
+
+    def pause(self) -> None:
+        """Abort a transaction that has changed nothing and registered no
+        hook: the session closes and gives its connection back to the pool;
+        its next query joins a new transaction of the same manager."""
+        hooks = list(self.transaction_manager.get().getAfterCommitHooks())
+        if has_written(self.session) or hooks:
+            return
+        self.transaction_manager.abort()
+        self.transaction_manager.begin()
 
     def commit(self) -> None:
         """Commit, then go on in a new transaction (as the in-memory fake does)."""

@@ -8,6 +8,7 @@ under a row lock after commit, so nothing a model points at is ever removed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class VerifyReport:
     corrupt: list[str] = field(default_factory=list)
     unreferenced: list[str] = field(default_factory=list)
     miscounted: list[str] = field(default_factory=list)
+    temporaries: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
@@ -41,6 +43,12 @@ class VerifyReport:
             *(f"no model: {line}" for line in self.unreferenced),
             *(f"count: {line}" for line in self.miscounted),
         ]
+
+    @property
+    def notes(self) -> list[str]:
+        """Harmless but worth knowing: uploads in progress, or left over by a
+        crash (``gc`` removes those older than its grace period)."""
+        return [f"temporary file: {line}" for line in self.temporaries]
 
 
 @dataclass
@@ -84,8 +92,8 @@ class Maintenance:
 
     def verify(self, actor: Actor, progress: Progress | None = None) -> VerifyReport:
         """Re-hash every file models point at and compare with the database;
-        also report blob files no model points at, and reference counts that
-        differ from the number of models using the bytes."""
+        also report blob files no model points at, reference counts that
+        differ from the number of models using the bytes, and staging files."""
         require_admin(actor)
         report = VerifyReport()
         users: dict[str, int] = {}
@@ -110,10 +118,40 @@ class Maintenance:
         for sha256 in sorted(set(counts) | set(users)):
             expected, recorded = users.get(sha256, 0), counts.get(sha256, 0)
             if recorded != expected and (recorded > 0 or expected > 0):
-                report.miscounted.append(
-                    f"{sha256} is counted {recorded} times but used by {expected} models"
-                )
+                report.miscounted.append(_miscounted(sha256, recorded, expected))
+        report.temporaries = [
+            f"{t.name} ({t.size} bytes, modified {t.modified.isoformat()})"
+            for t in self.store.temporaries()
+        ]
         return report
+
+    def repair_counts(self, actor: Actor) -> list[str]:
+        """Set each blob's reference count to the number of models that point
+        at it, and collect those left unreferenced after commit; returns what
+        was set right. Run it in a short transaction of its own: it holds
+        the rows it locks until commit.
+
+        Each blob row is locked (in hash order, as every change takes them)
+        before its models are counted: a change of a model's file locks the
+        rows it touches before the model changes, so while the row is held
+        the count cannot move under the repair, whatever runs beside it.
+        """
+        require_admin(actor)
+        referenced = {ref.sha256: ref for ref in self._referenced()}
+        known = {sha256: BlobRef(sha256, 0) for sha256 in self.uow.blobs.all()}
+        repaired = []
+        for sha256 in sorted(known.keys() | referenced.keys()):
+            ref = referenced.get(sha256) or known[sha256]
+            recorded = self.uow.blobs.lock(ref)
+            expected = self.uow.models.count_holding(sha256)
+            if recorded == expected:
+                continue
+            self.uow.blobs.set_count(ref, expected)
+            repaired.append(_miscounted(sha256, recorded, expected))
+            if expected == 0:
+                blobs, store = self.uow.blobs, self.store
+                self.uow.after_commit(functools.partial(blobs.collect, ref, store.delete))
+        return repaired
 
     def collect_garbage(self, actor: Actor, grace: timedelta, dry_run: bool = False) -> GcReport:
         """Remove blobs no model references and staging leftovers, both only
@@ -163,8 +201,7 @@ class Maintenance:
             if m.pk is not None and m.deletion_time is not None
         ]
         if not dry_run:
-            for purged in found:
-                self.models.hard_delete(actor, purged.pk)
+            self.models.hard_delete_many(actor, [purged.pk for purged in found])
         return found
 
     # -- helpers ----------------------------------------------------------
@@ -187,3 +224,7 @@ class Maintenance:
                 if progress is not None:
                     progress(len(chunk))
         return BlobRef(digest.hexdigest(), size)
+
+
+def _miscounted(sha256: str, recorded: int, expected: int) -> str:
+    return f"{sha256} is counted {recorded} times but used by {expected} models"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -71,7 +72,7 @@ class PretrainedModels:
     ) -> PretrainedModel:
         """Full (PUT) or partial (PATCH) update of the writable fields."""
         require_admin(actor)
-        model = self._get_writable(pk)
+        model = self._locked_writable(pk)
         for name, value in self._read(data, partial).items():
             setattr(model, name, value)
         return model
@@ -79,24 +80,37 @@ class PretrainedModels:
     def soft_delete(self, actor: Actor, pk: int) -> None:
         """Flag the model deleted; doing it again changes nothing."""
         require_admin(actor)
-        model = self._get(pk)
+        model = self._locked(pk)
         if not model.is_deleted:
             model.deletion_time = self.clock.now()
 
     def reinstate(self, actor: Actor, pk: int) -> PretrainedModel:
         require_admin(actor)
-        model = self._get(pk)
+        model = self._locked(pk)
         model.deletion_time = None
         return model
 
     def hard_delete(self, actor: Actor, pk: int) -> PretrainedModel:
-        """Remove the record for good and release its file after commit."""
-        require_admin(actor)
-        model = self._get(pk)
-        if model.blob is not None:
-            self._release(model.blob)
-        self.uow.models.delete(model)
+        """Remove the record for good and release its file after commit.
+
+        A second hard delete of the same model, even one racing this one,
+        finds nothing: ``NotFound``.
+        """
+        (model,) = self.hard_delete_many(actor, [pk])
         return model
+
+    def hard_delete_many(self, actor: Actor, pks: Iterable[int]) -> list[PretrainedModel]:
+        """Hard-delete several models at once (all or none).
+
+        The rows are locked in pk order and the files released in hash order,
+        the orders every change takes, so concurrent changes never deadlock.
+        """
+        require_admin(actor)
+        models = [self._locked(pk) for pk in sorted(set(pks))]
+        self._rereference(None, [m.blob for m in models])
+        for model in models:
+            self.uow.models.delete(model)
+        return models
 
     # -- files ------------------------------------------------------------
 
@@ -115,9 +129,12 @@ class PretrainedModels:
         ``declared_size`` is the least the file can weigh, as the request
         says; over the limit, it is refused before a byte is read.
 
+        The model is checked before the bytes are read (an upload to a model
+        that cannot take it is refused at once), and the unit of work is
+        paused meanwhile, so a long upload holds no database connection.
         The bytes become visible under their hash before the model points at
-        them, and the previous file is released only after commit, so a
-        download never sees a partial or mixed file.
+        them, under the model's row lock, and the previous file is released
+        only after commit, so a download never sees a partial or mixed file.
 
         With ``expected_sha256`` (an import's declared digest), bytes that
         hash otherwise are discarded before anything is stored. With
@@ -125,10 +142,11 @@ class PretrainedModels:
         has (and that is present) leave the model as it is.
         """
         require_admin(actor)
-        model = self._get_writable(pk)
+        self._get_writable(pk)
         limit = self.max_file_size
         if limit is not None and declared_size is not None and declared_size > limit:
             raise TooLarge(f"The file is larger than the limit of {limit} bytes.")
+        self.uow.pause()
         staged = self.store.stage(stream, limit)
         try:
             if staged.ref.size == 0:
@@ -138,28 +156,28 @@ class PretrainedModels:
                     "sha256",
                     f"The file's SHA-256 is {staged.ref.sha256}, not {expected_sha256}.",
                 )
+            # Checked again: the model may have changed while the bytes came.
+            model = self._locked_writable(pk)
             if not replace_identical and staged.ref == model.blob and self.store.exists(staged.ref):
                 self.store.discard(staged)
                 return model
-            # The index row is locked from here until commit, so a collection
-            # of the same bytes cannot remove them under this upload.
-            self.uow.blobs.acquire(staged.ref)
+            # The new blob's row is locked from here until commit, so a
+            # collection of the same bytes cannot remove them under this upload.
+            previous = model.blob
+            self._rereference(staged.ref, [previous])
             ref = self.store.commit(staged)
         except BaseException:
             self.store.discard(staged)
             raise
-        previous = model.blob
         model.attach(ref, self.clock.now())
-        if previous is not None:
-            self._release(previous)
         return model
 
     def delete_file(self, actor: Actor, pk: int) -> PretrainedModel:
         """Detach the file; a model without one is left as it is."""
         require_admin(actor)
-        model = self._get_writable(pk)
+        model = self._locked_writable(pk)
         if model.blob is not None:
-            self._release(model.blob)
+            self._rereference(None, [model.blob])
             model.attach(None, None)
         return model
 
@@ -195,14 +213,36 @@ class PretrainedModels:
 
     def _get_writable(self, pk: int) -> PretrainedModel:
         model = self._get(pk)
-        if model.is_deleted:
-            raise Conflict("This pretrained model is deleted and read-only; reinstate it first.")
+        _check_writable(model)
         return model
 
-    def _release(self, ref: BlobRef) -> None:
-        self.uow.blobs.release(ref)
+    def _locked(self, pk: int) -> PretrainedModel:
+        """The model, its row locked until the unit of work ends."""
+        model = self.uow.models.get_for_update(pk)
+        if model is None:
+            raise NotFound()
+        return model
+
+    def _locked_writable(self, pk: int) -> PretrainedModel:
+        model = self._locked(pk)
+        _check_writable(model)
+        return model
+
+    def _rereference(self, new: BlobRef | None, released: Iterable[BlobRef | None]) -> None:
+        """Count one more reference to ``new`` and one less to each of
+        ``released``, touching the blob rows in hash order (so two changes
+        that swap files never wait for each other's rows); each released blob
+        is collected after commit if nothing references it then."""
+        changes = [(ref, -1) for ref in released if ref is not None]
+        if new is not None:
+            changes.append((new, +1))
         blobs, store = self.uow.blobs, self.store
-        self.uow.after_commit(lambda: blobs.collect(ref, store.delete))
+        for ref, change in sorted(changes, key=lambda item: (item[0].sha256, -item[1])):
+            if change > 0:
+                blobs.acquire(ref)
+            else:
+                blobs.release(ref)
+                self.uow.after_commit(functools.partial(blobs.collect, ref, store.delete))
 
     def _read(self, data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         reader = Reader(data, partial)
@@ -229,6 +269,11 @@ class PretrainedModels:
             )
         reader.errors.raise_if_any()
         return present(values)
+
+
+def _check_writable(model: PretrainedModel) -> None:
+    if model.is_deleted:
+        raise Conflict("This pretrained model is deleted and read-only; reinstate it first.")
 
 
 def _missing(reader: Reader, name: str, message: str) -> object:

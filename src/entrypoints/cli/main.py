@@ -127,7 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="write the manifest to FILE (default: stdout)"
     )
 
-    command("verify", cmd_verify, "re-hash every file and compare with the database")
+    verify = command("verify", cmd_verify, "re-hash every file and compare with the database")
+    verify.add_argument(
+        "--repair",
+        action="store_true",
+        help="first set every reference count to the number of models using the bytes",
+    )
 
     gc = command("gc", cmd_gc, "remove unreferenced files and stale temporary files")
     gc.add_argument("--dry-run", action="store_true", help="only show what would be freed")
@@ -347,16 +352,24 @@ def cmd_export(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> i
 
 
 def cmd_verify(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
+    if args.repair:
+        with registry.transaction() as services:
+            repaired = services.maintenance.repair_counts(SYSTEM)
+        for problem in repaired:
+            line(f"repaired count: {problem}")
     with registry.transaction() as services:
         total = services.maintenance.verify_total(SYSTEM)
         with progress(total=total, unit="B", unit_scale=True, desc="verify") as bar:
             report = services.maintenance.verify(SYSTEM, progress=bar.update)
     for problem in report.problems:
         line(problem, error=True)
+    for note in report.notes:
+        line(note)
     print(
         f"checked {report.checked} files: {len(report.missing)} missing, "
         f"{len(report.corrupt)} corrupt, {len(report.unreferenced)} without a model, "
-        f"{len(report.miscounted)} miscounted"
+        f"{len(report.miscounted)} miscounted, {len(report.temporaries)} temporary files"
+        + (f", {len(repaired)} counts repaired" if args.repair else "")
     )
     return 1 if report.problems else 0
 

@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Any
 
+import plaster
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.router import Router
@@ -21,7 +22,7 @@ REGISTRY_KEY = "modelhub.registry"
 
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
     """The WSGI app for ``pserve``/waitress, built from the ini file."""
-    registry = Registry(load_settings(settings))
+    registry = Registry(load_settings(settings, server_threads(global_config)))
     if registry.settings.auto_migrate:
         added = registry.initialise_database()
         if added:
@@ -34,6 +35,15 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
             ini,
         )
     return make_app(registry, settings)
+
+
+def server_threads(global_config: dict[str, Any]) -> int | None:
+    """The worker threads of the ini file's ``[server:main]``, if it says."""
+    path = global_config.get("__file__")
+    if not path:
+        return None
+    threads = plaster.get_settings(path, "server:main").get("threads")
+    return int(threads) if threads and threads.isdigit() else None
 
 
 def make_app(registry: Registry, settings: dict[str, Any] | None = None) -> Router:

@@ -10,11 +10,13 @@ properties because the range is expressed the same way: a seek and a length.
 The conditional logic is written here rather than left to WebOb, whose
 version serves ranges through an iterator (no file wrapper) and only for
 GET; the UFDL client downloads with POST, which reads and changes nothing,
-and is answered the same way.
+and is answered the same way. One range is served; a request for several
+gets the whole file, which RFC 9110 allows.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -58,11 +60,43 @@ def _body(environ: dict[str, Any], file: BinaryIO, length: int) -> Any:
 
 
 def _not_modified(request: Request, response: Response) -> bool:
-    if request.if_none_match:
+    # Not ``if request.if_none_match``: WebOb's value for "*" is falsy.
+    if "If-None-Match" in request.headers:
         return response.etag in request.if_none_match
     if request.if_modified_since and response.last_modified:
         return response.last_modified <= request.if_modified_since
     return False
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII)
+# Larger than any file, and parsed without int()'s cost on endless digits.
+_HUGE = 10**19
+
+
+def _offset(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return _HUGE if len(digits) > 18 else int(digits)
+
+
+def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The ``(start, stop)`` bytes a ``Range`` header asks for, or None to
+    send the whole file (no header, or one this server does not serve: not
+    bytes, malformed, or several ranges). ``(size, size)`` when it cannot be
+    satisfied (416)."""
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first:
+        if not last:
+            return None
+        suffix = _offset(last)
+        return (size, size) if suffix == 0 else (max(0, size - suffix), size)
+    start = _offset(first)
+    stop = _offset(last) + 1 if last else _HUGE + 1
+    if stop <= start:
+        return None  # "5-2" is malformed: ignored, as RFC 9110 allows
+    return (size, size) if start >= size else (start, min(stop, size))
 
 
 def file_response(request: Request, download: Download) -> Response:
@@ -83,18 +117,18 @@ def file_response(request: Request, download: Download) -> Response:
         return response
 
     start, stop = 0, size
-    if request.range is not None and response in request.if_range:
-        content_range = request.range.content_range(size)
-        if content_range is None:
+    wanted = requested_range(request.headers.get("Range"), size)
+    if wanted is not None and response in request.if_range:
+        start, stop = wanted
+        if start >= size:
             download.file.close()
             response.status = 416
             response.content_range = f"bytes */{size}"
             response.content_type = "application/json"
-            response.json_body = {"detail": f"Requested range not satisfiable: {request.range}"}
+            response.json_body = {"detail": "Requested range not satisfiable."}
             return response
-        start, stop = content_range.start, content_range.stop
         response.status = 206
-        response.content_range = content_range
+        response.content_range = f"bytes {start}-{stop - 1}/{size}"
 
     download.file.seek(start)
     # In this order: setting app_iter resets Content-Length.

@@ -7,11 +7,14 @@ traceback on the server and answers a generic message, never internals.
 from __future__ import annotations
 
 import logging
+import traceback
 
+from pyramid.exceptions import URLDecodeError
 from pyramid.httpexceptions import HTTPException, HTTPNotFound
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import exception_view_config, notfound_view_config
+from webob.request import DisconnectionError
 
 from domain import errors
 
@@ -27,6 +30,8 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.TooLarge: 413,
     errors.UnsupportedFileType: 415,
     errors.TooManyRequests: 429,
+    errors.Unavailable: 503,
+    errors.StorageFull: 507,
 }
 AUTHENTICATE = 'Bearer realm="api"'
 
@@ -47,7 +52,7 @@ def domain_error(exc: errors.DomainError, request: Request) -> Response:
     response = json_error(request, status, body)
     if isinstance(exc, errors.NotAuthenticated):
         response.headers["WWW-Authenticate"] = AUTHENTICATE
-    if isinstance(exc, errors.TooManyRequests):
+    if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
@@ -80,6 +85,19 @@ def not_found(exc: HTTPNotFound, request: Request) -> Response:
     return json_error(request, 404, {"detail": "Not found."})
 
 
+@exception_view_config(URLDecodeError)
+def undecodable_path(exc: URLDecodeError, request: Request) -> Response:
+    """A path that is not UTF-8 names nothing here."""
+    return json_error(request, 404, {"detail": "Not found."})
+
+
+@exception_view_config(DisconnectionError)
+def body_cut_short(exc: DisconnectionError, request: Request) -> Response:
+    """The body ended before its Content-Length: the client went away."""
+    detail = "The request body ended before its declared length."
+    return json_error(request, 400, {"detail": detail})
+
+
 @exception_view_config(HTTPException)
 def http_error(exc: HTTPException, request: Request) -> Response:
     if exc.code < 400:
@@ -91,7 +109,27 @@ def http_error(exc: HTTPException, request: Request) -> Response:
     return response
 
 
+# Enough of an error's message to know it; a database error's message holds
+# its whole statement, which a large request makes large.
+LOGGED_MESSAGE = 2000
+
+
 @exception_view_config(Exception)
 def server_error(exc: Exception, request: Request) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.error(
+        "unhandled error on %s %s\n%s",
+        request.method,
+        request.environ.get("PATH_INFO", "")[:200],
+        bounded_traceback(exc),
+    )
     return json_error(request, 500, {"detail": "A server error occurred."})
+
+
+def bounded_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` (and its causes), each message cut short."""
+    lines = []
+    for part in traceback.TracebackException.from_exception(exc).format():
+        if len(part) > LOGGED_MESSAGE:
+            part = f"{part[:LOGGED_MESSAGE]}... [{len(part) - LOGGED_MESSAGE} more characters]\n"
+        lines.append(part)
+    return "".join(lines).rstrip()
