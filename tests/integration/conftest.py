@@ -71,6 +71,15 @@ class Batch:
         finally:
             engine.dispose()
 
+    def execute(self, sql: str) -> None:
+        """Change the database behind the command's back (to damage it)."""
+        engine = sa.create_engine(f"sqlite:///{self.root}/var/modelhub.sqlite")
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(sql))
+        finally:
+            engine.dispose()
+
     def blob_path(self, sha256: str) -> Path:
         return self.blob_root / "blobs" / sha256[:2] / sha256[2:4] / sha256
 

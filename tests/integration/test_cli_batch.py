@@ -216,6 +216,37 @@ def test_verify_detects_a_blob_corrupted_on_disk(batch: Batch, models_on_disk: s
     assert f"missing: {sha(BETA)}" in batch.run("verify").err
 
 
+def test_verify_repair_recounts_a_damaged_registry(batch: Batch, models_on_disk: str) -> None:
+    """Counts that lost updates left wrong, and an upload's blob counted once
+    that no model uses: ``verify --repair`` sets them to the models' use,
+    and the unused blob goes with the repair's commit."""
+    batch.run("import", models_on_disk)
+    batch.execute(f"UPDATE blobs SET refcount = 0 WHERE sha256 = '{sha(ALPHA)}'")
+    lost = batch.blob_path(sha(b"lost race"))
+    lost.parent.mkdir(parents=True)
+    lost.write_bytes(b"lost race")
+    batch.execute(f"INSERT INTO blobs VALUES ('{sha(b'lost race')}', 9, 1)")
+    damaged = batch.run("verify")
+    assert damaged.code == 1 and "2 miscounted" in damaged.out
+
+    repaired = batch.run("verify", "--repair")
+    assert repaired.code == 0, repaired.err
+    assert "0 miscounted" in repaired.out and "2 counts repaired" in repaired.out
+    assert f"repaired count: {sha(ALPHA)} is counted 0 times but used by 1 models" in repaired.out
+    assert not lost.exists()
+    assert sorted(batch.rows("SELECT refcount FROM blobs")) == [(1,), (1,)]
+    assert batch.run("verify", "--repair").out.endswith("0 counts repaired\n")
+
+
+def test_verify_names_upload_leftovers(batch: Batch, models_on_disk: str) -> None:
+    batch.run("import", models_on_disk)
+    leftover = batch.blob_root / "tmp" / f"upload-{'c' * 32}.part"
+    leftover.write_bytes(b"x" * 7)
+    outcome = batch.run("verify")
+    assert outcome.code == 0 and "1 temporary files" in outcome.out
+    assert f"temporary file: {leftover.name} (7 bytes" in outcome.out
+
+
 def _age(path: Path, seconds: float) -> None:
     then = time.time() - seconds
     os.utime(path, (then, then))

@@ -157,3 +157,47 @@ def test_purge_hard_deletes_only_models_deleted_before_the_date(
     assert not store.exists(early.blob)
     assert store.exists(active.blob) and store.exists(late.blob)
     assert uow.blobs.all() == {sha(b"both"): 1, sha(b"late"): 1}
+
+
+def test_repair_sets_counts_to_the_models_holding_the_bytes(
+    maintenance: Maintenance,
+    models: PretrainedModels,
+    admin: User,
+    model_with_file: PretrainedModel,
+    model_data: dict,
+    store: MemoryBlobStore,
+    uow: MemoryUnitOfWork,
+) -> None:
+    """A registry damaged by lost updates: counts too high, too low, and a
+    blob counted once that no model uses (an upload that lost a race)."""
+    other = models.create(admin, {**model_data, "name": "other"})
+    models.set_file(admin, other.pk, io.BytesIO(b"weights"))
+    uow.commit()
+    uow.blobs.set_count(model_with_file.blob, 1)  # a release counted twice
+    lost = store.commit(store.stage(io.BytesIO(b"lost race")))
+    uow.blobs.acquire(lost)  # an upload whose model took other bytes
+    assert len(maintenance.verify(SYSTEM).miscounted) == 2
+
+    repaired = maintenance.repair_counts(SYSTEM)
+    assert sorted(repaired) == sorted(
+        [
+            f"{sha(b'weights')} is counted 1 times but used by 2 models",
+            f"{sha(b'lost race')} is counted 1 times but used by 0 models",
+        ]
+    )
+    uow.commit()  # collects what nothing references any more
+    assert sha(b"lost race") not in store.blobs
+    assert maintenance.verify(SYSTEM).problems == []
+    assert maintenance.repair_counts(SYSTEM) == []
+
+
+def test_verify_notes_staging_files(
+    maintenance: Maintenance, model_with_file: PretrainedModel, store: MemoryBlobStore
+) -> None:
+    staged = store.stage(io.BytesIO(b"half an upload"))
+    report = maintenance.verify(SYSTEM)
+    assert report.problems == []
+    assert report.temporaries == [
+        f"{staged.handle} (14 bytes, modified {store.modified[staged.handle].isoformat()})"
+    ]
+    assert report.notes == [f"temporary file: {report.temporaries[0]}"]
