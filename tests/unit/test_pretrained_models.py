@@ -741,7 +741,96 @@ def test_hard_delete_of_a_model_without_file(
     assert uow.blobs.counts == {}
 
 
+def test_hard_delete_many_is_all_or_nothing(
+    models: PretrainedModels,
+    admin: User,
+    model_with_file: PretrainedModel,
+    other: PretrainedModel,
+    uow: MemoryUnitOfWork,
+) -> None:
+    with pytest.raises(NotFound):
+        models.hard_delete_many(admin, [model_with_file.pk, 999])
+    removed = models.hard_delete_many(admin, [other.pk, model_with_file.pk, other.pk])
+    assert removed == [model_with_file, other]
+    uow.commit()
+    assert models.list(admin, {"include_inactive": True}) == []
+    assert uow.blobs.references(sha(WEIGHTS)) == 0
+
+
+def test_hard_delete_many_re_checks_its_condition_on_the_locked_models(
+    models: PretrainedModels,
+    admin: User,
+    model_with_file: PretrainedModel,
+    other: PretrainedModel,
+    store: MemoryBlobStore,
+    uow: MemoryUnitOfWork,
+) -> None:
+    """A batch picks models, then deletes those still as it picked them: one
+    gone or changed meanwhile is left alone."""
+    models.soft_delete(admin, other.pk)
+    removed = models.hard_delete_many(
+        admin, [model_with_file.pk, other.pk, 999], only_if=lambda m: m.is_deleted
+    )
+    assert removed == [other]
+    uow.commit()
+    assert models.retrieve(admin, model_with_file.pk) is model_with_file
+    assert store.exists(ref(WEIGHTS))
+
+
 # -- rule 5: set file -------------------------------------------------------------
+
+
+class Unreadable(io.RawIOBase):
+    """A body that must not be read."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise AssertionError("the body was read")
+
+
+def test_set_file_refuses_before_reading_a_byte(
+    models: PretrainedModels, admin: User, model: PretrainedModel
+) -> None:
+    with pytest.raises(NotFound):
+        models.set_file(admin, 999, Unreadable())
+    models.soft_delete(admin, model.pk)
+    with pytest.raises(Conflict):
+        models.set_file(admin, model.pk, Unreadable())
+
+
+class DeletingBody(io.BytesIO):
+    """Bytes whose reading gives time for another change of the model."""
+
+    def __init__(self, data: bytes, meanwhile: Callable[[], object]) -> None:
+        super().__init__(data)
+        self.meanwhile: Callable[[], object] | None = meanwhile
+
+    def read(self, size: int | None = -1) -> bytes:
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
+        return super().read(size)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [("hard_delete", NotFound), ("soft_delete", Conflict)],
+)
+def test_set_file_checks_the_model_again_once_the_bytes_are_in(
+    models: PretrainedModels,
+    admin: User,
+    model_with_file: PretrainedModel,
+    store: MemoryBlobStore,
+    uow: MemoryUnitOfWork,
+    change: str,
+    error: type[Exception],
+) -> None:
+    pk = model_with_file.pk
+    body = DeletingBody(b"new weights", lambda: getattr(models, change)(admin, pk))
+    with pytest.raises(error):
+        models.set_file(admin, pk, body)
+    assert list(store.temporaries()) == []
+    assert not store.exists(ref(b"new weights"))
+    assert uow.blobs.references(sha(b"new weights")) == 0
 
 
 def test_set_file(

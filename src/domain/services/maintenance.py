@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from domain.clock import Clock
 from domain.filters import Compare, FilterSpec
-from domain.model import BlobRef
+from domain.model import BlobRef, PretrainedModel
 from domain.permissions import Actor, require_admin
 from domain.ports import BlobStore, StoredBlob, TemporaryFile, UnitOfWork
 from domain.services.pretrained_models import PretrainedModels
@@ -192,17 +192,18 @@ class Maintenance:
 
     def purge(self, actor: Actor, deleted_before: datetime, dry_run: bool = False) -> list[Purged]:
         """Hard-delete the models soft-deleted before ``deleted_before``,
-        through the API's hard delete: their files go after commit."""
+        through the API's hard delete: their files go after commit. A model
+        reinstated (or deleted) meanwhile is left alone."""
         require_admin(actor)
         spec = FilterSpec((Compare("deletion_time", "<", deleted_before),), include_inactive=True)
-        found = [
-            Purged(m.pk, m.name, m.deletion_time, m.blob)
-            for m in self.uow.models.list(spec)
-            if m.pk is not None and m.deletion_time is not None
-        ]
+        found = [m for m in self.uow.models.list(spec) if m.pk is not None]
         if not dry_run:
-            self.models.hard_delete_many(actor, [purged.pk for purged in found])
-        return found
+
+            def still_due(model: PretrainedModel) -> bool:
+                return model.deletion_time is not None and model.deletion_time < deleted_before
+
+            found = self.models.hard_delete_many(actor, [m.pk for m in found], only_if=still_due)
+        return [Purged(m.pk, m.name, m.deletion_time, m.blob) for m in found]
 
     # -- helpers ----------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -99,14 +99,25 @@ class PretrainedModels:
         (model,) = self.hard_delete_many(actor, [pk])
         return model
 
-    def hard_delete_many(self, actor: Actor, pks: Iterable[int]) -> list[PretrainedModel]:
-        """Hard-delete several models at once (all or none).
+    def hard_delete_many(
+        self,
+        actor: Actor,
+        pks: Iterable[int],
+        only_if: Callable[[PretrainedModel], bool] | None = None,
+    ) -> list[PretrainedModel]:
+        """Hard-delete several models at once (all or none); returns them.
 
         The rows are locked in pk order and the files released in hash order,
         the orders every change takes, so concurrent changes never deadlock.
+        With ``only_if``, the models are those of ``pks`` that still exist
+        and pass it once locked (a batch's choice, made before, re-checked).
         """
         require_admin(actor)
-        models = [self._locked(pk) for pk in sorted(set(pks))]
+        if only_if is None:
+            models = [self._locked(pk) for pk in sorted(set(pks))]
+        else:
+            locked = (self.uow.models.get_for_update(pk) for pk in sorted(set(pks)))
+            models = [m for m in locked if m is not None and only_if(m)]
         self._rereference(None, [m.blob for m in models])
         for model in models:
             self.uow.models.delete(model)
