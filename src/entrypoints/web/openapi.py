@@ -1,0 +1,1091 @@
+"""The OpenAPI 3.1 document of the API, built from the route table.
+
+Every route of ``routes.ROUTES`` has its operations described in
+``OPERATIONS`` under the same name, one entry per HTTP method its views
+answer. Building the document fails for a route without a description (and
+for a description without a route), so the document cannot silently fall
+behind the routes. Request schemas follow the colander schemas and the
+domain's field rules; response schemas follow ``serializers``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+from domain import filters
+from domain.filters import COMPARE_OPERATORS, Fields, Kind
+from domain.model import SUBDESCRIPTOR_TYPES
+from domain.services import frameworks, licences, pretrained_models, users
+from domain.services.licences import SUBDESCRIPTOR_METHODS
+from entrypoints.web.bodies import MAX_JSON_BODY
+from entrypoints.web.errors import AUTHENTICATE
+from entrypoints.web.routes import ROUTES, Route
+
+JSON = "application/json"
+Schema = dict[str, Any]
+
+# -- schema helpers -----------------------------------------------------------
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _response_ref(name: str) -> Schema:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _obj(properties: Mapping[str, Schema], required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "properties": dict(properties), **extra}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _text(max_length: int | None = None, *, blank: bool = True, **extra: Any) -> Schema:
+    """A text field of a request body (``blank``: may be empty or spaces)."""
+    schema: Schema = {"type": "string", **extra}
+    if not blank:
+        schema["minLength"] = 1
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return schema
+
+
+def _url(max_length: int) -> Schema:
+    return _text(
+        max_length,
+        blank=False,
+        format="uri",
+        description="An absolute http or https URL.",
+    )
+
+
+TIMESTAMP = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601 with microseconds, in UTC: `2026-11-26T23:42:27.123456Z`.",
+}
+SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+
+# -- resources (responses) ----------------------------------------------------
+
+FRAMEWORK = _obj(
+    {"pk": {"type": "integer"}, "name": {"type": "string"}, "version": {"type": "string"}},
+    ("pk", "name", "version"),
+    additionalProperties=False,
+)
+DOMAIN = _obj(
+    {
+        "pk": {"type": "integer"},
+        "name": {"type": "string", "description": "The short code, e.g. `od`."},
+        "description": {"type": "string", "description": "e.g. `Object Detection`."},
+    },
+    ("pk", "name", "description"),
+    additionalProperties=False,
+)
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+LICENCE = _obj(
+    {
+        "pk": {"type": "integer"},
+        "name": {"type": "string"},
+        "url": {"type": "string"},
+        **{kind: _STRINGS for kind in SUBDESCRIPTOR_TYPES},
+    },
+    ("pk", "name", "url", *SUBDESCRIPTOR_TYPES),
+    additionalProperties=False,
+)
+MODEL = _obj(
+    {
+        "pk": {"type": "integer"},
+        "framework": _ref("Framework"),
+        "domain": {"type": "string", "description": "The domain's description."},
+        "licence": {"type": "string", "description": "The licence's name."},
+        "data": {"type": "boolean", "description": "Whether a file is attached."},
+        "creator": {"type": ["integer", "null"], "description": "The pk of its creator."},
+        "creation_time": TIMESTAMP,
+        "deletion_time": {**TIMESTAMP, "type": ["string", "null"], "description": "Soft delete."},
+        "url": {"type": "string"},
+        "description": {"type": "string"},
+        "name": {"type": "string"},
+        "metadata": {"type": "string"},
+        "data_size": {"type": ["integer", "null"], "minimum": 1, "description": "Bytes."},
+        "data_sha256": {**SHA256, "type": ["string", "null"]},
+    },
+    (
+        "pk",
+        "framework",
+        "domain",
+        "licence",
+        "data",
+        "creator",
+        "creation_time",
+        "deletion_time",
+        "url",
+        "description",
+        "name",
+        "metadata",
+        "data_size",
+        "data_sha256",
+    ),
+    additionalProperties=False,
+)
+USER = _obj(
+    {
+        "pk": {"type": "integer"},
+        "username": {"type": "string"},
+        "first_name": {"type": "string"},
+        "last_name": {"type": "string"},
+        "email": {"type": "string"},
+        "is_active": {"type": "boolean"},
+        "is_staff": {"type": "boolean"},
+        "is_superuser": {"type": "boolean"},
+        "date_joined": TIMESTAMP,
+        "last_login": {**TIMESTAMP, "type": ["string", "null"]},
+    },
+    (
+        "pk",
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "date_joined",
+        "last_login",
+    ),
+    additionalProperties=False,
+)
+
+# -- request bodies -----------------------------------------------------------
+
+
+def _writable(properties: Mapping[str, Schema], required: tuple[str, ...], example: Schema) -> dict:
+    """The body of create and full update (with ``required``) and partial update."""
+    description = "Read-only and unknown fields are ignored; `null` counts as absent."
+    return {
+        "full": _obj(properties, required, description=description, example=example),
+        "partial": _obj(properties, description=description, example=example),
+    }
+
+
+MODEL_BODY = _writable(
+    {
+        "framework": {"type": "integer", "description": "The pk of a framework."},
+        "domain": _text(blank=False, description="The short name of a domain, e.g. `ic`."),
+        "licence": _text(blank=False, description="The name of a licence."),
+        "url": _url(pretrained_models.URL_MAX),
+        "description": _text(),
+        "name": _text(pretrained_models.NAME_MAX, blank=False),
+        "metadata": _text(description='Free text; `""` when not given on create.'),
+    },
+    ("framework", "domain", "licence", "url", "description", "name"),
+    {
+        "framework": 1,
+        "domain": "ic",
+        "licence": "MIT",
+        "url": "https://example.org/resnet50",
+        "description": "ResNet-50 trained on ImageNet",
+        "name": "resnet50",
+    },
+)
+FRAMEWORK_BODY = _writable(
+    {
+        "name": _text(frameworks.NAME_MAX, blank=False),
+        "version": _text(frameworks.VERSION_MAX, blank=False),
+    },
+    ("name", "version"),
+    {"name": "pytorch", "version": "2.4"},
+)
+LICENCE_BODY = _writable(
+    {"name": _text(licences.NAME_MAX, blank=False), "url": _url(licences.URL_MAX)},
+    ("name", "url"),
+    {"name": "CC-BY-4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
+)
+_USER_FIELDS: dict[str, Schema] = {
+    "username": _text(
+        users.USERNAME_MAX,
+        blank=False,
+        pattern=r"^[\w.@+-]+$",
+        description="Letters, digits and @/./+/-/_; not all digits, not `list` or `create`.",
+    ),
+    "password": _text(users.PASSWORD_MAX, blank=False, writeOnly=True),
+    "first_name": _text(users.NAME_MAX),
+    "last_name": _text(users.NAME_MAX),
+    "email": _text(users.EMAIL_MAX, description='An email address, or `""`.'),
+    "is_active": {"type": "boolean"},
+    "is_staff": {"type": "boolean"},
+    "is_superuser": {"type": "boolean"},
+}
+USER_BODY = {
+    "create": _obj(
+        _USER_FIELDS,
+        ("username", "password"),
+        example={"username": "alice", "password": "correct horse battery"},
+    ),
+    "full": _obj(
+        _USER_FIELDS,
+        ("username",),
+        description="A `password` changes it and revokes the user's tokens.",
+        example={"username": "alice", "is_staff": False},
+    ),
+    "partial": _obj(
+        _USER_FIELDS,
+        description="A `password` changes it and revokes the user's tokens.",
+        example={"is_staff": True},
+    ),
+}
+SUBDESCRIPTORS_BODY = _obj(
+    {
+        "type": {"type": "string", "enum": list(SUBDESCRIPTOR_TYPES)},
+        "method": {"type": "string", "enum": list(SUBDESCRIPTOR_METHODS)},
+        "names": {"type": "array", "items": _text(blank=False)},
+    },
+    ("type", "method", "names"),
+    example={"type": "permissions", "method": "add", "names": ["Commercial use"]},
+)
+DOWNLOAD_BODY = _obj(
+    {
+        "filetype": {
+            "const": "data",
+            "description": "Only `data` is available; any other value is a 415.",
+        },
+        "params": {
+            "type": "object",
+            "additionalProperties": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+            },
+            "description": "Accepted and ignored.",
+        },
+    },
+    description="Optional; an empty body is the same as `{}`.",
+    example={"filetype": "data", "params": {}},
+)
+
+# -- the filter language ------------------------------------------------------
+
+FILTER_LIMITS = (
+    f"At most {filters.MAX_EXPRESSIONS} expressions in all (members of `and` and `or` "
+    f"included), `and`/`or` nested at most {filters.MAX_DEPTH} deep, at most "
+    f"{filters.MAX_ORDER_BY} `order_by` entries, text values of at most "
+    f"{filters.MAX_TEXT} characters."
+)
+
+
+def _filter_schemas(prefix: str, fields: Fields) -> dict[str, Schema]:
+    """The filter spec of one resource's ``list``, its fields whitelisted."""
+    names = sorted(fields)
+    text_fields = sorted(n for n, kind in fields.items() if kind is Kind.STR)
+    comparable_fields = sorted(n for n, kind in fields.items() if kind is not Kind.BOOL)
+    expression = f"{prefix}Expression"
+    invert = {"type": "boolean", "default": False, "description": "Logical NOT."}
+    case = {"type": "boolean", "default": False}
+    value = {
+        "type": ["boolean", "integer", "number", "string"],
+        "maxLength": filters.MAX_TEXT,
+        "description": "Of the field's kind; timestamps as ISO 8601 text.",
+    }
+
+    def kind(*types: str) -> Schema:
+        return {"type": "string", "enum": list(types)}
+
+    return {
+        f"{prefix}Filter": _obj(
+            {
+                "expressions": {
+                    "type": "array",
+                    "items": _ref(expression),
+                    "maxItems": filters.MAX_EXPRESSIONS,
+                    "description": "Each narrows the result of the previous ones.",
+                },
+                "order_by": {
+                    "type": "array",
+                    "items": _ref(f"{prefix}OrderBy"),
+                    "maxItems": filters.MAX_ORDER_BY,
+                    "description": "Sort keys in order of precedence.",
+                },
+                "include_inactive": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "Include soft-deleted records (pretrained models).",
+                },
+            },
+            description=f"A filter specification; every key is optional. {FILTER_LIMITS}",
+            **{
+                "x-max-expressions": filters.MAX_EXPRESSIONS,
+                "x-max-depth": filters.MAX_DEPTH,
+                "x-max-order-by": filters.MAX_ORDER_BY,
+                "x-max-text": filters.MAX_TEXT,
+            },
+        ),
+        f"{prefix}Field": {"type": "string", "enum": names},
+        expression: {
+            "oneOf": [
+                _obj(
+                    {
+                        "type": kind("exact"),
+                        "field": _ref(f"{prefix}Field"),
+                        "value": value,
+                        "case_insensitive": case,
+                        "invert": invert,
+                    },
+                    ("type", "field", "value"),
+                ),
+                _obj(
+                    {
+                        "type": kind("contains"),
+                        "field": {"type": "string", "enum": text_fields},
+                        "sub_string": _text(filters.MAX_TEXT),
+                        "case_insensitive": case,
+                        "invert": invert,
+                    },
+                    ("type", "field", "sub_string"),
+                ),
+                _obj(
+                    {
+                        "type": kind("isnull", "is_null"),
+                        "field": _ref(f"{prefix}Field"),
+                        "invert": invert,
+                    },
+                    ("type", "field"),
+                ),
+                _obj(
+                    {
+                        "type": kind("compare"),
+                        "field": {"type": "string", "enum": comparable_fields},
+                        "operator": {"type": "string", "enum": list(COMPARE_OPERATORS)},
+                        "value": {**value, "type": ["integer", "number", "string"]},
+                        "invert": invert,
+                    },
+                    ("type", "field", "operator", "value"),
+                ),
+                _obj(
+                    {
+                        "type": kind("and", "or"),
+                        "sub_expressions": {
+                            "type": "array",
+                            "items": _ref(expression),
+                            "minItems": 1,
+                            "maxItems": filters.MAX_EXPRESSIONS,
+                        },
+                        "invert": invert,
+                    },
+                    ("type", "sub_expressions"),
+                ),
+            ],
+        },
+        f"{prefix}OrderBy": _obj(
+            {
+                "field": _ref(f"{prefix}Field"),
+                "ascending": {"type": "boolean", "default": True},
+                "nulls_first": {
+                    "type": ["boolean", "null"],
+                    "description": "Default: nulls sort as the largest values.",
+                },
+            },
+            ("field",),
+        ),
+    }
+
+
+# -- errors -------------------------------------------------------------------
+
+DETAIL = _obj({"detail": {"type": "string"}}, ("detail",))
+FIELD_ERRORS = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    "description": 'Messages per field, e.g. `{"name": ["This field is required."]}`.',
+}
+
+
+def _header(schema: Schema, description: str, required: bool = True) -> Schema:
+    return {"description": description, "required": required, "schema": schema}
+
+
+RETRY_AFTER = _header({"type": "integer", "minimum": 0}, "Seconds to wait before trying again.")
+_DETAIL_JSON = {JSON: {"schema": _ref("Detail")}}
+
+
+def _error(description: str, **headers: Schema) -> Schema:
+    response: Schema = {"description": description, "content": _DETAIL_JSON}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+ERRORS: dict[int, tuple[str, Schema]] = {
+    400: (
+        "BadRequest",
+        {
+            "description": "The body is not JSON, a field is missing, of the wrong type or "
+            "invalid, or the filter is malformed.",
+            "content": {JSON: {"schema": {"anyOf": [_ref("Detail"), _ref("FieldErrors")]}}},
+        },
+    ),
+    401: (
+        "Unauthorized",
+        _error(
+            "No access token, or one that is malformed, expired, of the wrong type, revoked "
+            "or of an inactive user.",
+            **{"WWW-Authenticate": _header({"const": AUTHENTICATE}, "The scheme to use.")},
+        ),
+    ),
+    403: ("Forbidden", _error("The action needs an admin.")),
+    404: ("NotFound", _error("No such record.")),
+    405: (
+        "MethodNotAllowed",
+        _error("The path names another action.", Allow=_header({"type": "string"}, "Methods.")),
+    ),
+    409: ("Conflict", _error("The action conflicts with the record's current state.")),
+    410: ("Gone", _error("The pretrained model is soft-deleted.")),
+    413: ("TooLarge", _error("The file is larger than the configured limit; nothing is stored.")),
+    415: ("UnsupportedFileType", _error("A `filetype` other than `data`.")),
+    416: (
+        "RangeNotSatisfiable",
+        _error(
+            "The range lies outside the file.",
+            **{
+                "Content-Range": _header(
+                    {"type": "string", "pattern": r"^bytes \*/\d+$"}, "`bytes */<size>`."
+                )
+            },
+        ),
+    ),
+    429: ("TooManyRequests", _error("Too many failed logins.", **{"Retry-After": RETRY_AFTER})),
+    503: (
+        "Unavailable",
+        _error(
+            "The database is unreachable or its connection pool is exhausted, or the "
+            "client holds too many connections; nothing changed.",
+            **{"Retry-After": RETRY_AFTER},
+        ),
+    ),
+    507: ("InsufficientStorage", _error("The file store is full; nothing is stored.")),
+}
+
+# -- downloads ----------------------------------------------------------------
+
+_FILE_HEADERS = {
+    "ETag": _header({"type": "string", "pattern": '^"[0-9a-f]{64}"$'}, "The quoted SHA-256."),
+    "Last-Modified": _header({"type": "string"}, "When the file was attached (HTTP date)."),
+    "Accept-Ranges": _header({"const": "bytes"}, "Single byte ranges are served."),
+    "Content-Disposition": _header(
+        {"const": 'attachment; filename="model.data"'}, "Always the same file name."
+    ),
+}
+_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_LENGTH = _header({"type": "integer", "minimum": 0}, "Bytes in this response.")
+DOWNLOAD_RESPONSES: dict[int, Schema] = {
+    200: {
+        "description": "The file.",
+        "headers": {**_FILE_HEADERS, "Content-Length": _LENGTH},
+        "content": _BINARY,
+    },
+    206: {
+        "description": "The requested range of the file (`Range`, honouring `If-Range`).",
+        "headers": {
+            **_FILE_HEADERS,
+            "Content-Length": _LENGTH,
+            "Content-Range": _header(
+                {"type": "string", "pattern": r"^bytes \d+-\d+/\d+$"},
+                "`bytes <first>-<last>/<size>`.",
+            ),
+        },
+        "content": _BINARY,
+    },
+    304: {
+        "description": "Not modified (`If-None-Match` or `If-Modified-Since`); no body.",
+        "headers": {"ETag": _FILE_HEADERS["ETag"]},
+    },
+}
+DOWNLOAD_HEADERS = [
+    {
+        "name": "Range",
+        "in": "header",
+        "required": False,
+        "description": "One byte range; answered with 206, or 416 when outside the file.",
+        "schema": {"type": "string", "pattern": r"^bytes=(\d+-\d*|-\d+)$"},
+    },
+    {
+        "name": "If-Range",
+        "in": "header",
+        "required": False,
+        "description": "The range is served only if this ETag or date still matches.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "description": "304 when the file's ETag is among these.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "If-Modified-Since",
+        "in": "header",
+        "required": False,
+        "description": "304 when the file is not newer (HTTP date).",
+        "schema": {"type": "string"},
+    },
+]
+UPLOAD_BODY = {
+    "required": True,
+    "description": "The file itself as the raw body, whatever its content type (the UFDL "
+    "client sends `application/data` with `Content-Disposition: attachment; "
+    "filename=data`), or a `multipart/form-data` body with exactly one file part. "
+    "An empty file is a 400.",
+    "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {
+            "schema": _obj(
+                {"file": {"type": "string", "format": "binary"}},
+                ("file",),
+                description="One part with a file name; other parts are ignored.",
+            ),
+        },
+        "*/*": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+# -- operations ---------------------------------------------------------------
+
+PUBLIC, AUTHENTICATED, ADMIN = "public", "authenticated", "admin"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method of one route: what it takes and every status it answers."""
+
+    operation_id: str
+    summary: str
+    tag: str
+    permission: str
+    responses: Mapping[int, Schema]
+    # Error statuses besides 401, 403 and 503, which follow from the permission.
+    errors: tuple[int, ...] = ()
+    body: Schema | None = None
+    parameters: tuple[Schema, ...] = ()
+    description: str = ""
+
+    def render(self) -> Schema:
+        responses: dict[str, Schema] = {str(s): r for s, r in sorted(self.responses.items())}
+        statuses = {*self.errors, 503}
+        if self.permission != PUBLIC:
+            statuses.add(401)
+        if self.permission == ADMIN:
+            statuses.add(403)
+        for status in sorted(statuses):
+            responses[str(status)] = _response_ref(ERRORS[status][0])
+        operation: Schema = {
+            "operationId": self.operation_id,
+            "summary": self.summary,
+            "tags": [self.tag],
+        }
+        description = {
+            PUBLIC: "No login needed.",
+            AUTHENTICATED: "Any active user.",
+            ADMIN: "Admins only.",
+        }[self.permission]
+        operation["description"] = f"{self.description} {description}".strip()
+        if self.permission == PUBLIC:
+            operation["security"] = []
+        if self.parameters:
+            operation["parameters"] = list(self.parameters)
+        if self.body is not None:
+            operation["requestBody"] = self.body
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
+
+
+def _json_body(schema: Schema, *, required: bool = True, description: str = "") -> Schema:
+    body: Schema = {"required": required, "content": {JSON: {"schema": schema}}}
+    if description:
+        body["description"] = description
+    return body
+
+
+def _ok(schema: Schema, description: str = "OK.") -> dict[int, Schema]:
+    return {200: {"description": description, "content": {JSON: {"schema": schema}}}}
+
+
+def _created(schema: Schema) -> dict[int, Schema]:
+    return {201: {"description": "Created.", "content": {JSON: {"schema": schema}}}}
+
+
+NO_CONTENT = {204: {"description": "Done; no body."}}
+
+
+def _array(name: str) -> Schema:
+    return {"type": "array", "items": _ref(name)}
+
+
+def _readable(noun: str, plural: str, schema: str, tag: str) -> dict[str, dict[str, Operation]]:
+    """list and retrieve."""
+    return {
+        "list": {
+            "post": Operation(
+                f"list_{plural}",
+                f"List {plural.replace('_', ' ')}",
+                tag,
+                AUTHENTICATED,
+                _ok(_array(schema)),
+                (400,),
+                _json_body(_ref(f"{schema}Filter"), required=False),
+                description="The body is an optional filter specification.",
+            )
+        },
+        "item": {
+            "get": Operation(
+                f"retrieve_{noun}",
+                f"Read a {noun.replace('_', ' ')}",
+                tag,
+                AUTHENTICATED,
+                _ok(_ref(schema)),
+                (404,),
+            ),
+        },
+    }
+
+
+def _crud(
+    noun: str, plural: str, schema: str, tag: str, body: Mapping[str, Schema], destroy: str
+) -> dict[str, dict[str, Operation]]:
+    """list, create and the item's retrieve, update, partial update and destroy."""
+    ops = _readable(noun, plural, schema, tag)
+    words = noun.replace("_", " ")
+    ops["create"] = {
+        "post": Operation(
+            f"create_{noun}",
+            f"Create a {words}",
+            tag,
+            ADMIN,
+            _created(_ref(schema)),
+            (400,),
+            _json_body(body["full"]),
+        )
+    }
+    ops["item"].update(
+        {
+            "put": Operation(
+                f"update_{noun}",
+                f"Update a {words}",
+                tag,
+                ADMIN,
+                _ok(_ref(schema)),
+                (400, 404),
+                _json_body(body["full"]),
+            ),
+            "patch": Operation(
+                f"partial_update_{noun}",
+                f"Update some fields of a {words}",
+                tag,
+                ADMIN,
+                _ok(_ref(schema)),
+                (400, 404),
+                _json_body(body["partial"]),
+            ),
+            "delete": Operation(
+                f"destroy_{noun}",
+                f"Destroy a {words}",
+                tag,
+                ADMIN,
+                NO_CONTENT,
+                (404, 409),
+                description=destroy,
+            ),
+        }
+    )
+    return ops
+
+
+def _prefixed(prefix: str, ops: Mapping[str, dict[str, Operation]]) -> dict:
+    return {f"{prefix}.{action}": methods for action, methods in ops.items()}
+
+
+def _model_operations() -> dict[str, dict[str, Operation]]:
+    tag = "pretrained-models"
+    ops = _crud(
+        "pretrained_model",
+        "pretrained_models",
+        "PretrainedModel",
+        tag,
+        MODEL_BODY,
+        "Soft delete: sets `deletion_time`; again changes nothing.",
+    )
+    item = ops["item"]
+    read_only = "A soft-deleted model is read-only (409) until reinstated."
+    item["put"] = replace(item["put"], errors=(400, 404, 409), description=read_only)
+    item["patch"] = replace(item["patch"], errors=(400, 404, 409), description=read_only)
+    item["delete"] = replace(item["delete"], errors=(404,))
+    ops["list"]["post"] = replace(
+        ops["list"]["post"],
+        description="The body is an optional filter specification; soft-deleted models "
+        "are listed only with `include_inactive`.",
+    )
+    model_ok = _ok(_ref("PretrainedModel"))
+    download = "404 also when no file is attached; 410 for a soft-deleted model."
+    ops["data"] = {
+        "post": Operation(
+            "set_pretrained_model_file",
+            "Attach the model's file, replacing any previous one",
+            tag,
+            ADMIN,
+            model_ok,
+            (400, 404, 409, 413, 507),
+            UPLOAD_BODY,
+            description=read_only,
+        ),
+        "delete": Operation(
+            "delete_pretrained_model_file",
+            "Detach the model's file (none attached: no change)",
+            tag,
+            ADMIN,
+            model_ok,
+            (404, 409),
+            description=read_only,
+        ),
+    }
+    ops["download"] = {
+        "post": Operation(
+            "download_pretrained_model",
+            "Download the model's file",
+            tag,
+            AUTHENTICATED,
+            DOWNLOAD_RESPONSES,
+            (400, 404, 410, 415, 416),
+            _json_body(_ref("DownloadRequest"), required=False),
+            tuple(DOWNLOAD_HEADERS),
+            download,
+        ),
+        "get": Operation(
+            "download_pretrained_model_get",
+            "Download the model's file",
+            tag,
+            AUTHENTICATED,
+            DOWNLOAD_RESPONSES,
+            (404, 410, 416),
+            parameters=tuple(DOWNLOAD_HEADERS),
+            description=download,
+        ),
+    }
+    ops["hard"] = {
+        "delete": Operation(
+            "hard_delete_pretrained_model",
+            "Delete the model for good; returns it as it was",
+            tag,
+            ADMIN,
+            model_ok,
+            (404,),
+        )
+    }
+    ops["reinstate"] = {
+        "delete": Operation(
+            "reinstate_pretrained_model",
+            "Undo a soft delete (an active model: no change)",
+            tag,
+            ADMIN,
+            model_ok,
+            (404,),
+        )
+    }
+    return ops
+
+
+def _licence_operations(spelling: str) -> dict[str, dict[str, Operation]]:
+    noun = spelling[:-1]
+    ops = _crud(noun, spelling, "Licence", "licences", LICENCE_BODY, "409 while a model uses it.")
+    ops["subdescriptors"] = {
+        "patch": Operation(
+            f"edit_{noun}_subdescriptors",
+            "Add names to or remove names from one sub-descriptor list",
+            "licences",
+            ADMIN,
+            _ok(_ref("Licence")),
+            (400, 404),
+            _json_body(SUBDESCRIPTORS_BODY),
+        )
+    }
+    if spelling != "licences":
+        alias = "The same as under `/v1/licences`."
+        for methods in ops.values():
+            for method, op in methods.items():
+                methods[method] = replace(op, description=f"{alias} {op.description}".strip())
+    return ops
+
+
+def _user_operations() -> dict[str, dict[str, Operation]]:
+    ops = _crud(
+        "user",
+        "users",
+        "User",
+        "users",
+        USER_BODY,
+        "Deactivates the account (it is never removed) and revokes its tokens; "
+        "409 for one's own account.",
+    )
+    ops["list"]["post"] = replace(ops["list"]["post"], permission=ADMIN)
+    ops["create"]["post"] = replace(ops["create"]["post"], body=_json_body(USER_BODY["create"]))
+    item = ops["item"]
+    item["get"] = replace(
+        item["get"], errors=(403, 404), description="Admins, or the user themself."
+    )
+    # A segment that is not a number is a username, whose route answers GET only.
+    by_name = "A `{pk}` that is not a number is read as a username: 405."
+    for method in ("put", "patch"):
+        item[method] = replace(
+            item[method],
+            errors=(400, 404, 405, 409),
+            description=f"409 when admins would deactivate or demote themselves. {by_name}",
+        )
+    item["delete"] = replace(
+        item["delete"],
+        errors=(404, 405, 409),
+        description=f"{item['delete'].description} {by_name}",
+    )
+    ops["by_name"] = {
+        "get": Operation(
+            "retrieve_user_by_name",
+            "Read a user by username",
+            "users",
+            AUTHENTICATED,
+            _ok(_ref("User")),
+            (403, 404, 405),
+            description="Admins, or the user themself. `list` and `create` name actions, "
+            "not users (405).",
+        )
+    }
+    return ops
+
+
+def _build_operations() -> dict[str, dict[str, Operation]]:
+    """Every documented operation, by route name and method."""
+    ops: dict[str, dict[str, Operation]] = {
+        "openapi": {
+            "get": Operation(
+                "openapi",
+                "This document",
+                "operations",
+                PUBLIC,
+                _ok(
+                    _obj(
+                        {"openapi": {"const": "3.1.0"}},
+                        ("openapi", "info", "paths"),
+                        description="An OpenAPI 3.1 document.",
+                    ),
+                    "The OpenAPI document of every route.",
+                ),
+            )
+        },
+        "auth.obtain": {
+            "post": Operation(
+                "obtain_tokens",
+                "Log in: an access and a refresh token",
+                "auth",
+                PUBLIC,
+                _ok(_ref("TokenPair")),
+                (400, 401, 429),
+                _json_body(
+                    _obj(
+                        {"username": {"type": "string"}, "password": {"type": "string"}},
+                        ("username", "password"),
+                    )
+                ),
+                description="401 for wrong credentials or an inactive user. Failed attempts "
+                "are counted per username and client address; past the limit, 429.",
+            )
+        },
+        "auth.refresh": {
+            "post": Operation(
+                "refresh_token",
+                "A new access token for a refresh token",
+                "auth",
+                PUBLIC,
+                _ok(_obj({"access": {"type": "string"}}, ("access",), additionalProperties=False)),
+                (400, 401),
+                _json_body(_obj({"refresh": {"type": "string"}}, ("refresh",))),
+            )
+        },
+        "auth.verify": {
+            "post": Operation(
+                "verify_token",
+                "Check a token (access or refresh)",
+                "auth",
+                PUBLIC,
+                _ok({"type": "object", "maxProperties": 0}, "Valid: `{}`."),
+                (400, 401),
+                _json_body(_obj({"token": {"type": "string"}}, ("token",))),
+            )
+        },
+    }
+    ops.update(_prefixed("models", _model_operations()))
+    ops.update(
+        _prefixed(
+            "frameworks",
+            _crud(
+                "framework",
+                "frameworks",
+                "Framework",
+                "frameworks",
+                FRAMEWORK_BODY,
+                "409 while a model uses it.",
+            ),
+        )
+    )
+    ops.update(_prefixed("domains", _readable("domain", "domains", "Domain", "domains")))
+    for spelling in ("licences", "licenses"):
+        ops.update(_prefixed(spelling, _licence_operations(spelling)))
+    ops.update(_prefixed("users", _user_operations()))
+    return ops
+
+
+OPERATIONS = _build_operations()
+
+# -- paths --------------------------------------------------------------------
+
+PATH_PARAMETERS: dict[str, Schema] = {
+    "pk": {
+        "name": "pk",
+        "in": "path",
+        "required": True,
+        "description": "A primary key: a positive integer, no leading zeros; 404 otherwise.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "username": {
+        "name": "username",
+        "in": "path",
+        "required": True,
+        "description": "A username; a segment of digits only is read as a pk.",
+        "schema": {"type": "string", "pattern": r"^[^/]*[^/0-9][^/]*$"},
+    },
+}
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+def canonical_path(pattern: str) -> str:
+    """A route pattern as an OpenAPI path: placeholders without their regex."""
+    return _PLACEHOLDER.sub(r"{\1}", pattern)
+
+
+def _paths(routes: Mapping[str, Route]) -> dict[str, Schema]:
+    missing = sorted(set(routes) - set(OPERATIONS))
+    if missing:
+        raise LookupError(f"routes without documented operations: {', '.join(missing)}")
+    unknown = sorted(set(OPERATIONS) - set(routes))
+    if unknown:
+        raise LookupError(f"documented operations without a route: {', '.join(unknown)}")
+    paths: dict[str, Schema] = {}
+    for name, route in routes.items():
+        path = canonical_path(route.pattern)
+        item: Schema = {
+            method: operation.render() for method, operation in OPERATIONS[name].items()
+        }
+        placeholders = _PLACEHOLDER.findall(route.pattern)
+        if placeholders:
+            item["parameters"] = [PATH_PARAMETERS[p] for p in placeholders]
+        paths[path] = item
+    return paths
+
+
+DESCRIPTION = f"""\
+A self-hosted registry of pretrained deep-learning models, speaking the
+pretrained-models part of the UFDL REST API.
+
+Every path also answers with a trailing slash. Requests and responses are JSON
+(UTF-8) unless stated; an empty body is allowed wherever the body is optional,
+and a JSON body may hold at most {MAX_JSON_BODY} bytes. Read-only and unknown
+fields of a body are ignored; a value of the wrong type is a 400 on that field,
+and so is text holding a NUL character or half of a surrogate pair. A `GET`
+also answers `HEAD`.
+
+Errors are `{{"detail": "..."}}`, or per-field messages
+`{{"field": ["...", ...]}}` for invalid fields. Send the access token of
+`/v1/auth/obtain` as `Authorization: Bearer <access>`. A 500 is always a bug.
+A request whose header section is over the HTTP server's limit is refused by
+the server itself: 431, in plain text.
+"""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("modelhub")
+    except metadata.PackageNotFoundError:  # pragma: no cover - always installed
+        return "0"
+
+
+def build_document(routes: Mapping[str, Route] = ROUTES) -> dict[str, Any]:
+    """The OpenAPI document of ``routes``; fails for a route not described here."""
+    schemas: dict[str, Schema] = {
+        "Detail": DETAIL,
+        "FieldErrors": FIELD_ERRORS,
+        "TokenPair": _obj(
+            {"access": {"type": "string"}, "refresh": {"type": "string"}},
+            ("access", "refresh"),
+            additionalProperties=False,
+        ),
+        "PretrainedModel": MODEL,
+        "Framework": FRAMEWORK,
+        "Domain": DOMAIN,
+        "Licence": LICENCE,
+        "User": USER,
+        "DownloadRequest": DOWNLOAD_BODY,
+    }
+    for prefix, fields in (
+        ("PretrainedModel", filters.PRETRAINED_MODEL_FIELDS),
+        ("Framework", filters.FRAMEWORK_FIELDS),
+        ("Domain", filters.DOMAIN_FIELDS),
+        ("Licence", filters.LICENCE_FIELDS),
+        ("User", filters.USER_FIELDS),
+    ):
+        schemas.update(_filter_schemas(prefix, fields))
+    document = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "modelhub",
+            "version": _version(),
+            "summary": "A registry of pretrained deep-learning models (UFDL API).",
+            "description": DESCRIPTION,
+        },
+        "tags": [
+            {"name": name}
+            for name in (
+                "auth",
+                "pretrained-models",
+                "frameworks",
+                "domains",
+                "licences",
+                "users",
+                "operations",
+            )
+        ],
+        "security": [{"bearer": []}],
+        "paths": _paths(routes),
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "The access token of `/v1/auth/obtain` or `/v1/auth/refresh`.",
+                }
+            },
+            "schemas": schemas,
+            "responses": {name: response for name, response in ERRORS.values()},
+        },
+    }
+    # A copy: the module's schema constants are shared by every operation.
+    return copy.deepcopy(document)
+
+
+@cache
+def document_bytes() -> bytes:
+    """The served document, serialised once."""
+    return json.dumps(build_document(), separators=(",", ":")).encode()
