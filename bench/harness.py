@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,8 @@ MIB = 1024**2
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The account every benchmark logs in with.
+ADMIN, PASSWORD = "admin", "bench-admin-passphrase"
 
 
 class BenchError(RuntimeError):
@@ -258,6 +261,29 @@ def serving_pid(root: int, port: int) -> int:
                 if link.startswith("socket:[") and link[8:-1] in inodes:
                     return pid
     raise BenchError(f"no process under pid {root} listens on port {port}")
+
+
+def run_on_server(
+    workspace: Workspace, ini: Path, port: int, run: Callable[[Server], object]
+) -> int:
+    """Start ``pserve`` on ``ini``, make the benchmark's admin, then
+    ``run(server)``; the server stops and the workspace goes whatever happens.
+
+    Returns 0, or 1 after an error, printed with the tail of the server's log.
+    """
+    server = Server(ini, port, workspace.path / "server.log", workspace.path / "tmp")
+    print(f"workspace  {workspace.path} (removed at the end)", flush=True)
+    try:
+        server.start()
+        create_admin(ini, ADMIN, PASSWORD)
+        run(server)
+    except (BenchError, RuntimeError, OSError) as exc:
+        print(f"\nerror: {exc}\n--- server log (tail) ---\n{server.tail()}", file=sys.stderr)
+        return 1
+    finally:
+        server.stop()
+        workspace.close()
+    return 0
 
 
 def create_admin(ini: Path, username: str, password: str) -> None:

@@ -37,10 +37,9 @@ import bulk
 import client
 import harness
 from client import Api, Transfer, percentile
-from harness import GIB, MIB, BenchError, Server, Workspace
+from harness import ADMIN, GIB, MIB, PASSWORD, BenchError, Server, Workspace
 from report import Report, Target, at_least, below, equal, mb_s, mib, ms, size_label
 
-ADMIN, PASSWORD = "admin", "bench-admin-passphrase"
 FORK = multiprocessing.get_context("fork")
 PHASE_DEADLINE = 600.0  # seconds any single wait may last
 DOWNLOAD_RUNS = 3
@@ -499,21 +498,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     port = harness.free_port()
     ini = harness.write_ini(workspace.path, port)
-    server = Server(ini, port, workspace.path / "server.log", workspace.path / "tmp")
-    print(f"workspace  {workspace.path} (removed at the end)", flush=True)
-    status = 0
-    try:
-        server.start()
-        harness.create_admin(ini, ADMIN, PASSWORD)
+
+    def run(server: Server) -> None:
+        nonlocal benchmark
         benchmark = Benchmark(plan, workspace, server, Api(server.url, ADMIN, PASSWORD))
         benchmark.run()
-    except (BenchError, RuntimeError, OSError) as exc:
-        print(f"\nerror: {exc}\n--- server log (tail) ---\n{server.tail()}", file=sys.stderr)
-        status = 1
-    finally:
-        server.stop()
-        workspace.close()
 
+    status = harness.run_on_server(workspace, ini, port, run)
     if benchmark is not None:
         print(f"\n## Results ({time.perf_counter() - started:.0f} s in all)\n")
         print(

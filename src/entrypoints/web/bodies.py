@@ -1,7 +1,8 @@
 """Reading request bodies: JSON decoding and colander validation.
 
 Unless its route is public, a caller without credentials hears 401 before
-anything about their body, as they would with a valid one.
+anything about their body, as they would with a valid one, and before the
+body is read: the server may have withheld it (``entrypoints.web.gate``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,9 @@ MAX_JSON_BODY = 1024 * 1024
 
 @contextmanager
 def _authenticated_first(request: Request) -> Iterator[None]:
-    try:
-        yield
-    except Invalid:
-        if not ROUTES[request.matched_route.name].public and request.identity is None:
-            raise NotAuthenticated() from None
-        raise
+    if not ROUTES[request.matched_route.name].public and request.identity is None:
+        raise NotAuthenticated()
+    yield
 
 
 def json_body(request: Request, *, optional: bool = False) -> Any:
