@@ -17,6 +17,7 @@ from pyramid.view import exception_view_config, notfound_view_config
 from webob.request import DisconnectionError
 
 from domain import errors
+from entrypoints.web.routes import view_methods
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +58,11 @@ def domain_error(exc: errors.DomainError, request: Request) -> Response:
     return response
 
 
-def allowed_methods(request: Request) -> list[str]:
-    """The methods the views of the matched route accept."""
-    introspector = request.registry.introspector
-    route = introspector.get("routes", request.matched_route.name)
-    methods: set[str] = set()
-    for related in introspector.related(route):
-        if related.category_name == "views" and related["request_methods"]:
-            wanted = related["request_methods"]
-            methods.update([wanted] if isinstance(wanted, str) else wanted)
-    if "GET" in methods:
-        methods.add("HEAD")
-    return sorted(methods)
-
-
 @notfound_view_config()
 def not_found(exc: HTTPNotFound, request: Request) -> Response:
     """404 for unknown paths; 405 with ``Allow`` for a known path and wrong method."""
     if request.matched_route is not None:
-        methods = allowed_methods(request)
+        methods = sorted(view_methods(request.registry, request.matched_route.name) or ())
         if methods and request.method not in methods:
             response = json_error(
                 request, 405, {"detail": f'Method "{request.method}" not allowed.'}

@@ -25,7 +25,7 @@ from domain.errors import NotAuthenticated
 from domain.services.auth import ACCESS, TokenCheck
 from entrypoints.web import REGISTRY_KEY
 from entrypoints.web.bodies import MAX_JSON_BODY
-from entrypoints.web.routes import ROUTES
+from entrypoints.web.routes import ROUTES, view_methods
 from entrypoints.web.uploads import MULTIPART_FRAMING, least_file_size
 
 # The only methods whose views read a body.
@@ -61,7 +61,7 @@ class BodyGate:
         self.max_file_size: int | None = composition.settings.max_file_size
         mapper = registry.queryUtility(IRoutesMapper)
         self._routes = [
-            (route.match, _Resolved(route.name, _view_methods(registry, route.name)))
+            (route.match, _Resolved(route.name, view_methods(registry, route.name)))
             for route in (mapper.get_routes() if mapper is not None else [])
         ]
 
@@ -136,23 +136,3 @@ def _bearer(header: str) -> str | None:
     if scheme.lower() != "bearer" or not token or " " in token:
         return None
     return token
-
-
-def _view_methods(registry: PyramidRegistry, route_name: str) -> frozenset[str] | None:
-    """The methods the route's views accept, as ``errors.allowed_methods``
-    finds them (HEAD with GET); None when a view takes any method."""
-    introspector = registry.introspector
-    route = introspector.get("routes", route_name)
-    methods: set[str] = set()
-    if route is None:
-        return frozenset()
-    for related in introspector.related(route):
-        if related.category_name != "views":
-            continue
-        wanted = related["request_methods"]
-        if not wanted:
-            return None
-        methods.update([wanted] if isinstance(wanted, str) else wanted)
-    if "GET" in methods:
-        methods.add("HEAD")
-    return frozenset(methods)

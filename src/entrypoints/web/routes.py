@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyramid.config import Configurator
+from pyramid.registry import Registry
 
 PK = r"{pk:[1-9]\d*}"
 SLASH = "{trailing_slash:/?}"
@@ -68,3 +69,23 @@ for _spelling in ("licences", "licenses"):
 def includeme(config: Configurator) -> None:
     for name, route in ROUTES.items():
         config.add_route(name, route.pattern + SLASH)
+
+
+def view_methods(registry: Registry, route_name: str) -> frozenset[str] | None:
+    """The methods the route's views answer, HEAD with GET (empty for an
+    unknown route); None when a view answers any method."""
+    introspector = registry.introspector
+    route = introspector.get("routes", route_name)
+    if route is None:
+        return frozenset()
+    methods: set[str] = set()
+    for related in introspector.related(route):
+        if related.category_name != "views":
+            continue
+        wanted = related["request_methods"]
+        if not wanted:
+            return None
+        methods.update([wanted] if isinstance(wanted, str) else wanted)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return frozenset(methods)

@@ -62,7 +62,7 @@ def test_a_broken_document_fails_validation(document: dict[str, Any]) -> None:
 
 def served_operations(registry: Registry) -> set[tuple[str, str]]:
     """(path, method) of every view bound to a route, found by introspection
-    (as ``errors.allowed_methods`` does); a view for any method shows as ``*``."""
+    (as ``routes.view_methods`` does); a view for any method shows as ``*``."""
     introspector = registry.introspector
     served = set()
     for route in introspector.get_category("routes"):
