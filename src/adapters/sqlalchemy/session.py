@@ -113,9 +113,13 @@ def tm_session(
     session = session_factory()
     events = zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
     session.info[_ZOPE_EVENTS] = events
-    event.listen(session, "after_flush", lambda s, _context: s.info.__setitem__(_WROTE, True))
+    event.listen(session, "after_flush", _note_write)
     event.listen(session, "after_transaction_end", _forget_writes)
     return session
+
+
+def _note_write(session: Session, _flush_context: Any) -> None:
+    session.info[_WROTE] = True
 
 
 def _forget_writes(session: Session, session_transaction: Any) -> None:
