@@ -441,27 +441,30 @@ def test_a_change_of_is_staff_revokes_tokens_and_new_ones_say_it(
     not leave tokens that say otherwise."""
     bob.is_staff = before
     old = auth.obtain("bob", "bob-secret")
-    assert auth.tokens.grants_admin(old["access"]) is before
+    assert auth.tokens.denies_admin(old["access"]) is not before
     users.update(admin, bob.pk, {"is_staff": after}, partial=True)
     assert refused(lambda: auth.authenticate(old["access"])) == REVOKED
     fresh = auth.obtain("bob", "bob-secret")
-    assert auth.tokens.grants_admin(fresh["access"]) is after
+    assert auth.tokens.denies_admin(fresh["access"]) is not after
     assert auth.authenticate(fresh["access"]) is bob
     # Setting is_staff to what it already is revokes nothing.
     users.update(admin, bob.pk, {"is_staff": after, "first_name": "Bob"}, partial=True)
     assert auth.authenticate(fresh["access"]) is bob
 
 
-def test_only_a_valid_access_token_of_an_admin_grants_admin(
+def test_only_a_valid_access_token_of_an_admin_may_act_as_one(
     auth: Auth, admin: User, clock: FakeClock
 ) -> None:
     tokens = auth.obtain("admin", PASSWORDS["admin"])
-    assert auth.tokens.grants_admin(tokens["access"]) is True
-    assert auth.tokens.grants_admin(tokens["refresh"]) is False
+    unmarked = dict(auth.tokens.signer.decode(tokens["access"]))
+    del unmarked["adm"]  # issued before tokens recorded is_staff: the account decides
+    assert auth.tokens.denies_admin(auth.tokens.signer.sign(unmarked)) is False
+    assert auth.tokens.denies_admin(tokens["access"]) is False
+    assert auth.tokens.denies_admin(tokens["refresh"]) is True
     for junk in (None, "", "not-a-token", 42, "x\ud800"):
-        assert auth.tokens.grants_admin(junk) is False
+        assert auth.tokens.denies_admin(junk) is True
     clock.advance(minutes=6)
-    assert auth.tokens.grants_admin(tokens["access"]) is False
+    assert auth.tokens.denies_admin(tokens["access"]) is True
 
 
 @pytest.mark.parametrize(

@@ -63,17 +63,18 @@ class TokenCheck:
             raise NotAuthenticated("Token has wrong type")
         return claims
 
-    def grants_admin(self, token: Any) -> bool:
-        """Whether ``token`` is a valid access token issued to an admin.
+    def denies_admin(self, token: Any) -> bool:
+        """Whether ``token`` certainly cannot act as an admin: it is no valid
+        access token, or it was issued to a user who was not one.
 
-        Tokens record ``is_staff`` when issued; a change of it revokes them
-        (``Users.update``), so a token that says "not an admin" never belongs
-        to one.
+        Tokens record ``is_staff`` as ``adm`` when issued, and a change of it
+        revokes them (``Users.update``), so "not an admin" is final. A token
+        from before tokens recorded it says nothing: the account decides.
         """
         try:
-            return self.claims(token, ACCESS).get("adm") is True
+            return self.claims(token, ACCESS).get("adm") is False
         except NotAuthenticated:
-            return False
+            return True
 
 
 class Auth:

@@ -8,7 +8,6 @@ under a row lock after commit, so nothing a model points at is ever removed.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from domain.filters import Compare, FilterSpec
 from domain.model import BlobRef, PretrainedModel
 from domain.permissions import Actor, require_admin
 from domain.ports import BlobStore, StoredBlob, TemporaryFile, UnitOfWork
-from domain.services.pretrained_models import PretrainedModels
+from domain.services.pretrained_models import PretrainedModels, collect_after_commit
 
 CHUNK = 1024 * 1024
 
@@ -149,8 +148,7 @@ class Maintenance:
             self.uow.blobs.set_count(ref, expected)
             repaired.append(_miscounted(sha256, recorded, expected))
             if expected == 0:
-                blobs, store = self.uow.blobs, self.store
-                self.uow.after_commit(functools.partial(blobs.collect, ref, store.delete))
+                collect_after_commit(self.uow, self.store, ref)
         return repaired
 
     def collect_garbage(self, actor: Actor, grace: timedelta, dry_run: bool = False) -> GcReport:

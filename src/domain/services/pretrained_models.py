@@ -247,13 +247,13 @@ class PretrainedModels:
         changes = [(ref, -1) for ref in released if ref is not None]
         if new is not None:
             changes.append((new, +1))
-        blobs, store = self.uow.blobs, self.store
+        blobs = self.uow.blobs
         for ref, change in sorted(changes, key=lambda item: (item[0].sha256, -item[1])):
             if change > 0:
                 blobs.acquire(ref)
             else:
                 blobs.release(ref)
-                self.uow.after_commit(functools.partial(blobs.collect, ref, store.delete))
+                collect_after_commit(self.uow, self.store, ref)
 
     def _read(self, data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         reader = Reader(data, partial)
@@ -280,6 +280,12 @@ class PretrainedModels:
             )
         reader.errors.raise_if_any()
         return present(values)
+
+
+def collect_after_commit(uow: UnitOfWork, store: BlobStore, ref: BlobRef) -> None:
+    """Once the unit of work has committed, remove the bytes of ``ref`` if
+    nothing references them then (``BlobIndex.collect``)."""
+    uow.after_commit(functools.partial(uow.blobs.collect, ref, store.delete))
 
 
 def _check_writable(model: PretrainedModel) -> None:

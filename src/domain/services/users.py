@@ -78,7 +78,7 @@ class Users:
         ):
             raise Conflict("You cannot deactivate or demote your own account.")
         deactivated = values.get("is_active") is False and user.is_active
-        # Access tokens carry is_staff (see TokenCheck.grants_admin): a change
+        # Access tokens carry is_staff (see TokenCheck.denies_admin): a change
         # of it must not leave tokens that say otherwise.
         staff_changed = values.get("is_staff", user.is_staff) != user.is_staff
         if deactivated or staff_changed:

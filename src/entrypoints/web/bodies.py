@@ -8,8 +8,6 @@ body is read: the server may have withheld it (``entrypoints.web.gate``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import colander
@@ -21,34 +19,27 @@ from entrypoints.web.routes import ROUTES
 MAX_JSON_BODY = 1024 * 1024
 
 
-@contextmanager
-def _authenticated_first(request: Request) -> Iterator[None]:
-    if not ROUTES[request.matched_route.name].public and request.identity is None:
-        raise NotAuthenticated()
-    yield
-
-
 def json_body(request: Request, *, optional: bool = False) -> Any:
     """The decoded JSON body; ``None`` when empty and ``optional``."""
-    with _authenticated_first(request):
-        return _decode(request, optional)
+    return _decode(request, optional)
 
 
 def validated(request: Request, schema: colander.MappingSchema, *, optional: bool = False) -> dict:
     """The JSON object body checked against ``schema`` (unknown keys dropped)."""
-    with _authenticated_first(request):
-        body = _decode(request, optional)
-        if body is None:
-            body = {}
-        if not isinstance(body, dict):
-            raise Invalid("Invalid data. Expected a dictionary.")
-        try:
-            return schema.deserialize(body)
-        except colander.Invalid as exc:
-            raise Invalid(fields={name: [msg] for name, msg in exc.asdict().items()}) from None
+    body = _decode(request, optional)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise Invalid("Invalid data. Expected a dictionary.")
+    try:
+        return schema.deserialize(body)
+    except colander.Invalid as exc:
+        raise Invalid(fields={name: [msg] for name, msg in exc.asdict().items()}) from None
 
 
 def _decode(request: Request, optional: bool) -> Any:
+    if not ROUTES[request.matched_route.name].public and request.identity is None:
+        raise NotAuthenticated()
     length = request.content_length
     if length is not None and length > MAX_JSON_BODY:
         raise Invalid(f"A JSON body may not exceed {MAX_JSON_BODY} bytes.")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pyramid.interfaces import IRoutesMapper
 from pyramid.registry import Registry as PyramidRegistry
@@ -84,15 +83,12 @@ class BodyGate:
         route = ROUTES.get(resolved.name)
         if route is None:
             return Decision(withhold=False)  # not ours to judge
-        claims = self._access_claims(_bearer(headers.get("AUTHORIZATION", "")))
+        token = _bearer(headers.get("AUTHORIZATION", ""))
         if route.upload and method == "POST":
-            # Tokens record is_staff as ``adm``, and a change of it revokes
-            # them, so "not an admin" is final; a token from before tokens
-            # recorded it is left to the app.
-            if claims is None or claims.get("adm") is False:
+            if self.tokens.denies_admin(token):
                 return WITHHOLD  # 401 or 403 before the file is read
             return self._upload(headers.get("CONTENT_TYPE", ""), length)
-        if not route.public and claims is None:
+        if not route.public and not self._valid_access(token):
             return WITHHOLD  # 401 before the body is read
         if length is not None and length > MAX_JSON_BODY:
             return WITHHOLD  # 400 from the declared length
@@ -119,13 +115,14 @@ class BodyGate:
                 return resolved
         return None
 
-    def _access_claims(self, token: str | None) -> dict[str, Any] | None:
-        """The claims of a valid access token (signature, expiry, type);
-        None for anything else. Revocation needs the database: the app checks."""
+    def _valid_access(self, token: str | None) -> bool:
+        """Whether ``token`` is a valid access token by signature, expiry and
+        type; revocation needs the database: the app checks it."""
         try:
-            return self.tokens.claims(token, ACCESS)
+            self.tokens.claims(token, ACCESS)
         except NotAuthenticated:
-            return None
+            return False
+        return True
 
 
 def _bearer(header: str) -> str | None:
