@@ -20,9 +20,14 @@ def require_authenticated(actor: Actor) -> User:
     return actor
 
 
+def is_admin(user: User) -> bool:
+    """Whether ``user`` holds the admin level (the UFDL ``is_staff`` flag)."""
+    return user.is_staff
+
+
 def require_admin(actor: Actor) -> User:
     user = require_authenticated(actor)
-    if not user.is_staff:
+    if not is_admin(user):
         raise PermissionDenied()
     return user
 
