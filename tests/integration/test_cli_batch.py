@@ -17,6 +17,7 @@ from pyramid.paster import get_app
 
 from domain.permissions import SYSTEM
 from entrypoints.cli.main import main
+from entrypoints.cli.parser import build_parser
 from tests.integration.conftest import Batch, entry
 
 ALPHA, BETA = b"alpha weights " * 100, b"beta weights " * 50
@@ -62,6 +63,22 @@ def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
             main([*command, "--help"])
         assert leaving.value.code == 0
         assert f"usage: modelhub {' '.join(command)}".strip() in capsys.readouterr().out
+
+
+def test_deleted_before_takes_iso_dates_and_times_in_utc_unless_zoned(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def deleted_before(text: str) -> datetime:
+        return build_parser().parse_args(["purge", "--deleted-before", text]).deleted_before
+
+    assert deleted_before("2026-01-31") == datetime(2026, 1, 31, tzinfo=UTC)
+    assert deleted_before("2026-01-31T12:00:00") == datetime(2026, 1, 31, 12, tzinfo=UTC)
+    assert deleted_before("2026-01-31T12:00:00+01:00") == datetime(2026, 1, 31, 11, tzinfo=UTC)
+    assert deleted_before("2026-01-31T12:00Z") == datetime(2026, 1, 31, 12, tzinfo=UTC)
+    with pytest.raises(SystemExit) as leaving:
+        deleted_before("last tuesday")
+    assert leaving.value.code == 2
+    assert "--deleted-before: not an ISO date or time: 'last tuesday'" in capsys.readouterr().err
 
 
 def test_initdb_is_safe_to_run_twice_and_other_commands_need_it(batch: Batch) -> None:

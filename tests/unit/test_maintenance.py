@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryUnitOfWork
+from domain.filters import FilterSpec
 from domain.model import PretrainedModel, User
 from domain.permissions import SYSTEM
 from domain.services.maintenance import Maintenance
@@ -31,8 +33,27 @@ def maintenance(
     return Maintenance(uow, store, clock, models)
 
 
+AddModel = Callable[[str, bytes], PretrainedModel]
+
+
+@pytest.fixture
+def add_model(models: PretrainedModels, admin: User, model_data: dict) -> AddModel:
+    """Create a model named ``name`` holding ``data`` (the caller commits)."""
+
+    def add(name: str, data: bytes) -> PretrainedModel:
+        created = models.create(admin, {**model_data, "name": name})
+        models.set_file(admin, created.pk, io.BytesIO(data))
+        return created
+
+    return add
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def temporaries(store: MemoryBlobStore) -> list[str]:
+    return [t.name for t in store.temporaries()]
 
 
 def test_verify_passes_a_consistent_store(
@@ -46,26 +67,25 @@ def test_verify_passes_a_consistent_store(
 
 def test_verify_reports_corrupt_missing_and_unreferenced_files(
     maintenance: Maintenance,
-    models: PretrainedModels,
-    admin: User,
+    add_model: AddModel,
     model_with_file: PretrainedModel,
-    model_data: dict,
     store: MemoryBlobStore,
     uow: MemoryUnitOfWork,
 ) -> None:
-    other = models.create(admin, {**model_data, "name": "other"})
-    models.set_file(admin, other.pk, io.BytesIO(b"other weights"))
+    other = add_model("other", b"other weights")
     uow.commit()
-    store.blobs[sha(b"weights")] = b"weightz"  # flipped on disk
-    del store.blobs[sha(b"other weights")]
-    store.blobs[sha(b"stray")] = b"stray"
+    # Bytes flipped on disk behind the store's back: no port writes over a
+    # blob, so the fake's dict is changed directly.
+    store.blobs[sha(b"weights")] = b"weightz"
+    store.delete(other.blob)
+    store.commit(store.stage(io.BytesIO(b"stray")))
     report = maintenance.verify(SYSTEM)
     assert report.checked == 2
     assert report.missing == [sha(b"other weights")]
     assert len(report.corrupt) == 1 and report.corrupt[0].startswith(sha(b"weights"))
     assert report.unreferenced == [f"{sha(b'stray')} (5 bytes)"]
     assert report.miscounted == []
-    uow.blobs.counts[sha(b"weights")] = 2
+    uow.blobs.set_count(model_with_file.blob, 2)
     assert maintenance.verify(SYSTEM).miscounted == [
         f"{sha(b'weights')} is counted 2 times but used by 1 models"
     ]
@@ -86,16 +106,20 @@ def test_gc_removes_old_orphans_and_stale_temporaries_only(
 
     dry = maintenance.collect_garbage(SYSTEM, GRACE, dry_run=True)
     assert dry.blobs == [old_orphan] and [t.name for t in dry.temporaries] == [str(stale.handle)]
-    assert store.exists(old_orphan) and stale.handle in store.staged
+    assert dry.reclaimable_bytes == len(b"old orphan") + len(b"abandoned upload")
+    assert store.exists(old_orphan) and str(stale.handle) in temporaries(store)
+    uow.commit()  # a dry run changes nothing, even once committed
+    assert dry.removed == [] and store.exists(old_orphan)
+    assert uow.blobs.all() == {model_with_file.data_sha256: 1}
 
     report = maintenance.collect_garbage(SYSTEM, GRACE)
-    assert report.removed == []  # not before commit
+    assert report.removed == [] and store.exists(old_orphan)  # not before commit
     uow.commit()
     assert report.removed == [old_orphan]
-    assert report.freed_bytes == len(b"old orphan") + len(b"abandoned upload")
+    assert report.freed_bytes == report.reclaimable_bytes == dry.reclaimable_bytes
     assert not store.exists(old_orphan)
     assert store.exists(young_orphan) and store.exists(model_with_file.blob)
-    assert stale.handle not in store.staged and in_flight.handle in store.staged
+    assert temporaries(store) == [str(in_flight.handle)]
     assert uow.blobs.all() == {model_with_file.data_sha256: 1}
 
 
@@ -110,34 +134,30 @@ def test_gc_spares_an_orphan_that_an_upload_counts_before_the_commit(
 ) -> None:
     orphan = store.commit(store.stage(io.BytesIO(b"weights")))
     clock.advance(hours=2)
-    maintenance.collect_garbage(SYSTEM, GRACE)
+    report = maintenance.collect_garbage(SYSTEM, GRACE)
+    assert report.blobs == [orphan]  # due for removal when the collection commits
     # The same bytes are uploaded before the collection commits: the
     # re-check under the row finds them counted and keeps the file.
     models.set_file(admin, model.pk, io.BytesIO(b"weights"))
     uow.commit()
-    assert store.exists(orphan)
+    assert report.removed == [] and store.exists(orphan)
     assert uow.blobs.all() == {orphan.sha256: 1}
 
 
 def test_purge_hard_deletes_only_models_deleted_before_the_date(
     maintenance: Maintenance,
     models: PretrainedModels,
+    add_model: AddModel,
     admin: User,
-    model_data: dict,
     store: MemoryBlobStore,
     uow: MemoryUnitOfWork,
     clock: FakeClock,
 ) -> None:
-    def make(name: str, data: bytes) -> PretrainedModel:
-        created = models.create(admin, {**model_data, "name": name})
-        models.set_file(admin, created.pk, io.BytesIO(data))
-        return created
-
     early, shared, late, active = (
-        make("early", b"early"),
-        make("shared", b"both"),
-        make("late", b"late"),
-        make("active", b"both"),
+        add_model("early", b"early"),
+        add_model("shared", b"both"),
+        add_model("late", b"late"),
+        add_model("active", b"both"),
     )
     models.soft_delete(admin, early.pk)
     models.soft_delete(admin, shared.pk)
@@ -153,7 +173,8 @@ def test_purge_hard_deletes_only_models_deleted_before_the_date(
     assert [p.pk for p in purged] == [early.pk, shared.pk]
     assert store.exists(early.blob)  # released only after commit
     uow.commit()
-    assert sorted(m.name for m in uow.models.entities.values()) == ["active", "late"]
+    remaining = uow.models.list(FilterSpec(include_inactive=True))
+    assert sorted(m.name for m in remaining) == ["active", "late"]
     assert not store.exists(early.blob)
     assert store.exists(active.blob) and store.exists(late.blob)
     assert uow.blobs.all() == {sha(b"both"): 1, sha(b"late"): 1}
@@ -161,17 +182,14 @@ def test_purge_hard_deletes_only_models_deleted_before_the_date(
 
 def test_repair_sets_counts_to_the_models_holding_the_bytes(
     maintenance: Maintenance,
-    models: PretrainedModels,
-    admin: User,
+    add_model: AddModel,
     model_with_file: PretrainedModel,
-    model_data: dict,
     store: MemoryBlobStore,
     uow: MemoryUnitOfWork,
 ) -> None:
     """A registry damaged by lost updates: counts too high, too low, and a
     blob counted once that no model uses (an upload that lost a race)."""
-    other = models.create(admin, {**model_data, "name": "other"})
-    models.set_file(admin, other.pk, io.BytesIO(b"weights"))
+    add_model("other", b"weights")
     uow.commit()
     uow.blobs.set_count(model_with_file.blob, 1)  # a release counted twice
     lost = store.commit(store.stage(io.BytesIO(b"lost race")))
@@ -186,18 +204,21 @@ def test_repair_sets_counts_to_the_models_holding_the_bytes(
         ]
     )
     uow.commit()  # collects what nothing references any more
-    assert sha(b"lost race") not in store.blobs
+    assert not store.exists(lost) and lost.sha256 not in uow.blobs.all()
     assert maintenance.verify(SYSTEM).problems == []
     assert maintenance.repair_counts(SYSTEM) == []
 
 
 def test_verify_notes_staging_files(
-    maintenance: Maintenance, model_with_file: PretrainedModel, store: MemoryBlobStore
+    maintenance: Maintenance,
+    model_with_file: PretrainedModel,
+    store: MemoryBlobStore,
+    clock: FakeClock,
 ) -> None:
     staged = store.stage(io.BytesIO(b"half an upload"))
+    written = clock.now()
+    clock.advance(minutes=5)
     report = maintenance.verify(SYSTEM)
     assert report.problems == []
-    assert report.temporaries == [
-        f"{staged.handle} (14 bytes, modified {store.modified[staged.handle].isoformat()})"
-    ]
+    assert report.temporaries == [f"{staged.handle} (14 bytes, modified {written.isoformat()})"]
     assert report.notes == [f"temporary file: {report.temporaries[0]}"]

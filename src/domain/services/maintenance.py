@@ -9,7 +9,6 @@ under a row lock after commit, so nothing a model points at is ever removed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,10 +18,7 @@ from domain.model import BlobRef, PretrainedModel
 from domain.permissions import Actor, require_admin
 from domain.ports import BlobStore, StoredBlob, TemporaryFile, UnitOfWork
 from domain.services.pretrained_models import PretrainedModels, collect_after_commit
-
-CHUNK = 1024 * 1024
-
-Progress = Callable[[int], None]
+from domain.transfer import CHUNK_SIZE, Progress
 
 
 @dataclass
@@ -59,12 +55,20 @@ class GcReport:
     removed: list[BlobRef] = field(default_factory=list)
 
     @property
-    def blob_bytes(self) -> int:
-        return sum(ref.size for ref in self.blobs)
+    def reclaimable_bytes(self) -> int:
+        """What the files found hold: the bytes a dry run says it would free."""
+        return sum(ref.size for ref in self.blobs) + self._temporary_bytes
 
     @property
     def freed_bytes(self) -> int:
-        return sum(ref.size for ref in self.removed) + sum(t.size for t in self.temporaries)
+        """What a real run removed: the temporary files at once, the blobs
+        once committed (less than ``reclaimable_bytes`` if an upload took
+        some bytes back meanwhile)."""
+        return sum(ref.size for ref in self.removed) + self._temporary_bytes
+
+    @property
+    def _temporary_bytes(self) -> int:
+        return sum(temporary.size for temporary in self.temporaries)
 
 
 @dataclass(frozen=True)
@@ -217,7 +221,7 @@ class Maintenance:
     def _rehash(self, ref: BlobRef, progress: Progress | None) -> BlobRef:
         digest, size = hashlib.sha256(), 0
         with self.store.open(ref) as stream:
-            while chunk := stream.read(CHUNK):
+            while chunk := stream.read(CHUNK_SIZE):
                 digest.update(chunk)
                 size += len(chunk)
                 if progress is not None:

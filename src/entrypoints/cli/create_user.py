@@ -12,14 +12,14 @@ import sys
 from typing import TextIO
 
 from entrypoints.cli import main as modelhub
+from entrypoints.cli.parser import add_account_options, add_config_file
 
 
 def main(argv: list[str] | None = None, stdin: TextIO | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("config_uri", nargs="?", default="development.ini")
+    add_config_file(parser)
     parser.add_argument("username")
-    parser.add_argument("--admin", action="store_true", help="make the user an admin")
-    parser.add_argument("--email", default="")
+    add_account_options(parser)
     args = parser.parse_args(argv)
     status = modelhub.main(["-c", args.config_uri, "initdb"])
     if status != 0:

@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from entrypoints.cli import main as modelhub
+from entrypoints.cli.parser import add_config_file
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("config_uri", nargs="?", default="development.ini")
+    add_config_file(parser)
     args = parser.parse_args(argv)
     return modelhub.main(["-c", args.config_uri, "initdb"])
 
