@@ -31,8 +31,8 @@ from typing import BinaryIO
 from domain.errors import NotFound, StorageFull, TooLarge
 from domain.model import BlobRef
 from domain.ports import BlobStore, FileSink, StagedBlob, StoredBlob, TemporaryFile
+from domain.transfer import CHUNK_SIZE
 
-DEFAULT_CHUNK_SIZE = 1024 * 1024
 TEMP_PREFIX = "upload-"
 TEMP_SUFFIX = ".part"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -42,7 +42,7 @@ _TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"[0-9a-f]+" + re.escape(TEMP_S
 class FileBlobStore(BlobStore):
     """Blobs as files under ``root``, named by their SHA-256."""
 
-    def __init__(self, root: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(self, root: str | os.PathLike[str], chunk_size: int = CHUNK_SIZE) -> None:
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, not {chunk_size}")
         self.root = Path(root)
@@ -67,7 +67,7 @@ class FileBlobStore(BlobStore):
                 while chunk := stream.read(self.chunk_size):
                     size += len(chunk)
                     if max_size is not None and size > max_size:
-                        raise TooLarge(f"The file is larger than the limit of {max_size} bytes.")
+                        raise TooLarge.over_limit(max_size)
                     digest.update(chunk)
                     out.write(chunk)
                 out.flush()
@@ -155,10 +155,6 @@ class FileBlobStore(BlobStore):
 
     # -- filesystem extras --------------------------------------------------
 
-    def path(self, ref: BlobRef) -> str:
-        """The absolute path where the blob's bytes live (or would live)."""
-        return str(self._blob_path(ref).absolute())
-
     def temporary_files(self) -> Iterator[tuple[str, float]]:
         """``(path, mtime)`` of every staging file, for a garbage collector.
 
@@ -217,7 +213,7 @@ class DirectorySink(FileSink):
         temp = self.folder / f".{name}.{secrets.token_hex(8)}.part"
         try:
             with open(temp, "wb") as out:
-                shutil.copyfileobj(stream, out, DEFAULT_CHUNK_SIZE)
+                shutil.copyfileobj(stream, out, CHUNK_SIZE)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temp, final)

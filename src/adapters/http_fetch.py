@@ -22,24 +22,20 @@ import requests
 from domain.errors import SourceUnavailable
 from domain.ports import Fetcher
 
-# Small enough that a broken connection loses little: the bytes of a read
-# that fails half way are lost with it and fetched again.
-CHUNK = 64 * 1024
+# Smaller than ``domain.transfer.CHUNK_SIZE`` on purpose: only whole chunks
+# count as received, since a read that breaks off half way loses the bytes it
+# had (requests raises without handing them over). A connection that breaks
+# every few hundred KiB still moves a download forward in 64 KiB steps, where
+# 1 MiB chunks would never complete and the retries would run out.
+FETCH_CHUNK_SIZE = 64 * 1024
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class HttpFetcher(Fetcher):
-    def __init__(
-        self,
-        timeout: float = 30.0,
-        retries: int = 3,
-        backoff: float = 0.25,
-        chunk_size: int = CHUNK,
-    ) -> None:
+    def __init__(self, timeout: float, retries: int, backoff: float = 0.25) -> None:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self.chunk_size = chunk_size
 
     def open(self, location: str, relative_to: str | None = None) -> BinaryIO:
         scheme = urlsplit(location).scheme.lower()
@@ -139,9 +135,8 @@ class _Download:
         """Count a failure: give up past the retries, else wait a little."""
         self.failures += 1
         if self.failures > self.fetcher.retries:
-            raise SourceUnavailable(
-                f"Cannot fetch {self.url}: {reason} (gave up after {self.failures} attempts)."
-            )
+            tries = "1 attempt" if self.failures == 1 else f"{self.failures} attempts"
+            raise SourceUnavailable(f"Cannot fetch {self.url}: {reason} (gave up after {tries}).")
         time.sleep(min(self.fetcher.backoff * 2 ** (self.failures - 1), 5.0))
 
     def _connect(self) -> None:
@@ -183,7 +178,7 @@ class _Download:
                 )
             raise SourceUnavailable(f"Cannot fetch {self.url}: HTTP {status} {response.reason}.")
         self.response = response
-        self.chunks = response.iter_content(self.fetcher.chunk_size)
+        self.chunks = response.iter_content(FETCH_CHUNK_SIZE)
 
 
 def _validator(response: requests.Response) -> str | None:

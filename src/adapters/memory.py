@@ -36,10 +36,10 @@ from domain.ports import (
     UnitOfWork,
     UserRepository,
 )
+from domain.transfer import CHUNK_SIZE
 
 T = TypeVar("T")
 Accessor = Callable[[Any], Any]
-CHUNK = 1024 * 1024
 
 
 def _path(*names: str) -> Accessor:
@@ -220,9 +220,6 @@ class MemoryBlobIndex(BlobIndex):
         if ref.sha256 in self.counts:
             self.counts[ref.sha256] -= 1
 
-    def references(self, sha256: str) -> int:
-        return self.counts.get(sha256, 0)
-
     def all(self) -> Mapping[str, int]:
         return dict(self.counts)
 
@@ -275,7 +272,7 @@ class MemoryUnitOfWork(UnitOfWork):
 class MemoryBlobStore(BlobStore):
     """Blobs and staged bytes in dicts, each with the time it was written."""
 
-    def __init__(self, chunk_size: int = CHUNK, clock: Clock | None = None) -> None:
+    def __init__(self, chunk_size: int = CHUNK_SIZE, clock: Clock | None = None) -> None:
         self.blobs: dict[str, bytes] = {}
         self.staged: dict[int, bytes] = {}
         self.modified: dict[str | int, datetime] = {}
@@ -288,7 +285,7 @@ class MemoryBlobStore(BlobStore):
         while chunk := stream.read(self.chunk_size):
             buffer += chunk
             if max_size is not None and len(buffer) > max_size:
-                raise TooLarge(f"The file is larger than the limit of {max_size} bytes.")
+                raise TooLarge.over_limit(max_size)
             digest.update(chunk)
         staged = StagedBlob(BlobRef(digest.hexdigest(), len(buffer)), next(self._handles))
         self.staged[staged.handle] = bytes(buffer)
@@ -385,5 +382,5 @@ class MemoryTokenSigner(TokenSigner):
 
     def decode(self, token: str) -> dict[str, Any]:
         if token not in self.issued:
-            raise NotAuthenticated("Given token not valid for any token type")
+            raise NotAuthenticated.bad_token()
         return dict(self.issued[token])

@@ -12,7 +12,6 @@ from domain.ports import TokenSigner
 # RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
 MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 REQUIRED_CLAIMS = ["exp", "iat", "jti", "upk", "jtt"]
-BAD_TOKEN = "Given token not valid for any token type"
 
 
 class JwtTokenSigner(TokenSigner):
@@ -52,4 +51,4 @@ class JwtTokenSigner(TokenSigner):
             )
         except (jwt.PyJWTError, UnicodeError):
             # UnicodeError: text that is not UTF-8 encodable, so no token.
-            raise NotAuthenticated(BAD_TOKEN) from None
+            raise NotAuthenticated.bad_token() from None

@@ -22,6 +22,11 @@ class DomainError(Exception):
 class NotAuthenticated(DomainError):
     default_detail = "Authentication credentials were not provided."
 
+    @classmethod
+    def bad_token(cls) -> NotAuthenticated:
+        """The answer to text that is no token of ours (the UFDL's words)."""
+        return cls("Given token not valid for any token type")
+
 
 class PermissionDenied(DomainError):
     default_detail = "You do not have permission to perform this action."
@@ -64,6 +69,11 @@ class UnsupportedFileType(DomainError):
 
 class TooLarge(DomainError):
     default_detail = "The uploaded file is larger than the configured limit."
+
+    @classmethod
+    def over_limit(cls, limit: int) -> TooLarge:
+        """A file found larger than ``limit`` bytes."""
+        return cls(f"The file is larger than the limit of {limit} bytes.")
 
 
 class SourceUnavailable(DomainError):

@@ -91,10 +91,6 @@ class BlobIndex(abc.ABC):
         """Count one reference less to ``ref``."""
 
     @abc.abstractmethod
-    def references(self, sha256: str) -> int:
-        """The current reference count (0 when unknown)."""
-
-    @abc.abstractmethod
     def lock(self, ref: BlobRef) -> int:
         """Lock the row of ``ref`` (created with a count of 0 if missing)
         until the unit of work ends, and return its count.

@@ -79,9 +79,7 @@ class Registry:
         self.hasher = hasher or Argon2PasswordHasher()
         self.signer = signer or JwtTokenSigner(settings.jwt_key)
         self.clock = clock or SystemClock()
-        self.fetcher = fetcher or HttpFetcher(
-            timeout=settings.fetch_timeout, retries=settings.fetch_retries
-        )
+        self.fetcher = fetcher or HttpFetcher(settings.fetch_timeout, settings.fetch_retries)
         # Shared by every request of this process, unlike the services.
         self.login_attempts = InMemoryAttemptLog()
         self.login_throttle = LoginThrottle(

@@ -1,4 +1,9 @@
-"""Typed settings read from an ini file's ``[app:main]`` section."""
+"""Typed settings read from an ini file's ``[app:main]`` section.
+
+Each optional setting has its default in one place, its ``Settings`` field;
+``INI_KEYS`` names the ini key that may set it. ``load_settings`` reads the
+keys the ini file sets, and the fields it does not set keep their defaults.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+from paste.deploy.converters import asbool, asint
+
+from domain.services.auth import ACCESS_LIFETIME, REFRESH_LIFETIME, LoginThrottle
 
 GIB = 1024**3
 
@@ -22,23 +32,42 @@ class Settings:
     blob_root: Path
     jwt_key: str
     max_file_size: int = 20 * GIB
-    access_lifetime: timedelta = timedelta(minutes=5)
-    refresh_lifetime: timedelta = timedelta(hours=8)
+    access_lifetime: timedelta = ACCESS_LIFETIME
+    refresh_lifetime: timedelta = REFRESH_LIFETIME
     auto_migrate: bool = False
-    login_failures_per_username: int = 10
-    login_failures_per_address: int = 100
-    login_failure_window: timedelta = timedelta(minutes=1)
+    login_failures_per_username: int = LoginThrottle.per_username
+    login_failures_per_address: int = LoginThrottle.per_address
+    login_failure_window: timedelta = LoginThrottle.window
     fetch_timeout: int = 30
     fetch_retries: int = 3
     # Database connections: one per server thread, and a few more for the
     # work that runs beside requests (collections after commit, start-up).
+    # ``load_settings`` sizes the pool from the server's threads when known.
     db_pool_size: int = 10
     db_pool_timeout: int = 10
 
 
-def _resolve(raw: Mapping[str, str], key: str, default: str | None = None) -> str:
+# The ini key of each optional field. A number must be positive, except in
+# the fields of MAY_BE_ZERO; a ``timedelta`` is given in seconds.
+INI_KEYS = {
+    "max_file_size": "modelhub.max_file_size",
+    "access_lifetime": "modelhub.access_token_lifetime",
+    "refresh_lifetime": "modelhub.refresh_token_lifetime",
+    "auto_migrate": "modelhub.auto_migrate",
+    "login_failures_per_username": "modelhub.login_failures_per_username",
+    "login_failures_per_address": "modelhub.login_failures_per_address",
+    "login_failure_window": "modelhub.login_failure_window",
+    "fetch_timeout": "modelhub.fetch_timeout",
+    "fetch_retries": "modelhub.fetch_retries",
+    "db_pool_size": "modelhub.db_pool_size",
+    "db_pool_timeout": "modelhub.db_pool_timeout",
+}
+MAY_BE_ZERO = frozenset({"fetch_retries"})
+
+
+def _resolve(raw: Mapping[str, str], key: str) -> str:
     """A setting's value; ``env:NAME`` reads the environment variable NAME."""
-    value = raw.get(key, default)
+    value = raw.get(key)
     if value is None:
         raise SettingsError(f"setting {key!r} is required")
     value = str(value).strip()
@@ -50,15 +79,34 @@ def _resolve(raw: Mapping[str, str], key: str, default: str | None = None) -> st
     return value
 
 
-def _int(raw: Mapping[str, str], key: str, default: int) -> int:
-    text = _resolve(raw, key, str(default))
+def integer(key: str, text: str, minimum: int = 1) -> int:
+    """``text`` as an integer of at least ``minimum``; ``key`` names it in errors."""
     try:
-        value = int(text)
+        value = asint(text)
     except ValueError:
         raise SettingsError(f"setting {key!r} must be an integer, not {text!r}") from None
-    if value <= 0:
-        raise SettingsError(f"setting {key!r} must be positive")
+    if value < minimum:
+        least = "positive" if minimum == 1 else f"at least {minimum}"
+        raise SettingsError(f"setting {key!r} must be {least}, not {value}")
     return value
+
+
+def _boolean(key: str, text: str) -> bool:
+    try:
+        return asbool(text)
+    except ValueError:
+        raise SettingsError(f"setting {key!r} must be true or false, not {text!r}") from None
+
+
+def _parse(name: str, text: str) -> Any:
+    """``text`` as a value of the field ``name``, of the type of its default."""
+    key, default = INI_KEYS[name], getattr(Settings, name)
+    if isinstance(default, bool):
+        return _boolean(key, text)
+    seconds_or_number = integer(key, text, minimum=0 if name in MAY_BE_ZERO else 1)
+    if isinstance(default, timedelta):
+        return timedelta(seconds=seconds_or_number)
+    return seconds_or_number
 
 
 def _jwt_key(raw: Mapping[str, str]) -> str:
@@ -86,21 +134,15 @@ def load_settings(raw: Mapping[str, str], server_threads: int | None = None) -> 
     The connection pool holds ``modelhub.db_pool_size`` connections, by
     default two more than the server's ``server_threads`` when known.
     """
-    pool_size = server_threads + 2 if server_threads else Settings.db_pool_size
+    values: dict[str, Any] = {}
+    if server_threads:
+        values["db_pool_size"] = server_threads + 2
+    for name, key in INI_KEYS.items():
+        if key in raw:
+            values[name] = _parse(name, _resolve(raw, key))
     return Settings(
         database_url=_resolve(raw, "sqlalchemy.url"),
         blob_root=Path(_resolve(raw, "modelhub.blob_root")),
         jwt_key=_jwt_key(raw),
-        max_file_size=_int(raw, "modelhub.max_file_size", 20 * GIB),
-        access_lifetime=timedelta(seconds=_int(raw, "modelhub.access_token_lifetime", 300)),
-        refresh_lifetime=timedelta(seconds=_int(raw, "modelhub.refresh_token_lifetime", 8 * 3600)),
-        auto_migrate=_resolve(raw, "modelhub.auto_migrate", "false").lower()
-        in ("true", "yes", "on", "1"),
-        login_failures_per_username=_int(raw, "modelhub.login_failures_per_username", 10),
-        login_failures_per_address=_int(raw, "modelhub.login_failures_per_address", 100),
-        login_failure_window=timedelta(seconds=_int(raw, "modelhub.login_failure_window", 60)),
-        fetch_timeout=_int(raw, "modelhub.fetch_timeout", 30),
-        fetch_retries=_int(raw, "modelhub.fetch_retries", 3),
-        db_pool_size=_int(raw, "modelhub.db_pool_size", pool_size),
-        db_pool_timeout=_int(raw, "modelhub.db_pool_timeout", Settings.db_pool_timeout),
+        **values,
     )

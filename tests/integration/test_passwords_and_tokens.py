@@ -17,6 +17,7 @@ from domain.errors import NotAuthenticated
 
 KEY = "k3y-for-tests-only-0123456789-abcdefghijklmnop"  # 46 bytes
 OTHER_KEY = "another-key-for-tests-0123456789-abcdefghijkl"
+# The UFDL's words, as clients see them (``NotAuthenticated.bad_token``).
 BAD_TOKEN = "Given token not valid for any token type"
 
 

@@ -64,10 +64,6 @@ class SqlBlobIndex(BlobIndex):
         self.session.execute(statement)
         mark_changed(self.session)
 
-    def references(self, sha256: str) -> int:
-        count = self.session.scalar(select(blobs.c.refcount).where(blobs.c.sha256 == sha256))
-        return count or 0
-
     def all(self) -> Mapping[str, int]:
         rows = self.session.execute(select(blobs.c.sha256, blobs.c.refcount))
         return {sha256: refcount for sha256, refcount in rows}

@@ -11,13 +11,15 @@ from typing import Any, NoReturn
 from domain.clock import Clock
 from domain.errors import Invalid, NotAuthenticated, TooManyRequests
 from domain.model import User
+from domain.permissions import is_admin
 from domain.ports import AttemptLog, PasswordHasher, TokenSigner, UnitOfWork
 from domain.validation import text_problem
 
 ACCESS = "access"
 REFRESH = "refresh"
 BAD_CREDENTIALS = "No active account found with the given credentials"
-BAD_TOKEN = "Given token not valid for any token type"
+ACCESS_LIFETIME = timedelta(minutes=5)
+REFRESH_LIFETIME = timedelta(hours=8)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class TokenCheck:
         Raises ``NotAuthenticated`` otherwise.
         """
         if not isinstance(token, str) or not token:
-            raise NotAuthenticated(BAD_TOKEN)
+            raise NotAuthenticated.bad_token()
         claims = self.signer.decode(token)
         exp = claims.get("exp")
         if not isinstance(exp, (int, float)) or exp <= self.clock.now().timestamp():
@@ -67,7 +69,7 @@ class TokenCheck:
         """Whether ``token`` certainly cannot act as an admin: it is no valid
         access token, or it was issued to a user who was not one.
 
-        Tokens record ``is_staff`` as ``adm`` when issued, and a change of it
+        Tokens record ``is_admin`` as ``adm`` when issued, and a change of it
         revokes them (``Users.update``), so "not an admin" is final. A token
         from before tokens recorded it says nothing: the account decides.
         """
@@ -84,8 +86,8 @@ class Auth:
         hasher: PasswordHasher,
         signer: TokenSigner,
         clock: Clock,
-        access_lifetime: timedelta = timedelta(minutes=5),
-        refresh_lifetime: timedelta = timedelta(hours=8),
+        access_lifetime: timedelta = ACCESS_LIFETIME,
+        refresh_lifetime: timedelta = REFRESH_LIFETIME,
         attempts: AttemptLog | None = None,
         throttle: LoginThrottle | None = None,
     ) -> None:
@@ -193,7 +195,7 @@ class Auth:
                 "exp": int((now + self.lifetimes[kind]).timestamp()),
                 "jti": uuid.uuid4().hex,
                 "gen": user.token_generation,
-                "adm": user.is_staff,
+                "adm": is_admin(user),
             }
         )
 

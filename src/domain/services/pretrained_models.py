@@ -156,7 +156,7 @@ class PretrainedModels:
         self._get_writable(pk)
         limit = self.max_file_size
         if limit is not None and declared_size is not None and declared_size > limit:
-            raise TooLarge(f"The file is larger than the limit of {limit} bytes.")
+            raise TooLarge.over_limit(limit)
         self.uow.pause()
         staged = self.store.stage(stream, limit)
         try:

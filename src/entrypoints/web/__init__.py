@@ -12,7 +12,7 @@ from pyramid.request import Request
 from pyramid.router import Router
 
 from entrypoints.bootstrap import Registry, Services
-from entrypoints.settings import load_settings
+from entrypoints.settings import integer, load_settings
 from entrypoints.web.security import BearerTokenSecurityPolicy
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def server_threads(global_config: dict[str, Any]) -> int | None:
     if not path:
         return None
     threads = plaster.get_settings(path, "server:main").get("threads")
-    return int(threads) if threads and threads.isdigit() else None
+    return integer("threads", threads) if threads else None
 
 
 def make_app(registry: Registry, settings: dict[str, Any] | None = None) -> Router:

@@ -24,23 +24,21 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from domain.services.pretrained_models import Download
-
-BLOCK_SIZE = 1024 * 1024
+from domain.transfer import CHUNK_SIZE
 
 
 class BlobIter:
     """Iterates ``length`` bytes of an open file from its current position;
     used when the server offers no ``wsgi.file_wrapper``."""
 
-    def __init__(self, file: BinaryIO, length: int, block_size: int = BLOCK_SIZE) -> None:
+    def __init__(self, file: BinaryIO, length: int) -> None:
         self.file = file
         self.remaining = length
-        self.block_size = block_size
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             while self.remaining > 0:
-                data = self.file.read(min(self.block_size, self.remaining))
+                data = self.file.read(min(CHUNK_SIZE, self.remaining))
                 if not data:
                     return
                 self.remaining -= len(data)
@@ -55,7 +53,7 @@ class BlobIter:
 def _body(environ: dict[str, Any], file: BinaryIO, length: int) -> Any:
     wrapper = environ.get("wsgi.file_wrapper")
     if wrapper is not None:
-        return wrapper(file, BLOCK_SIZE)
+        return wrapper(file, CHUNK_SIZE)
     return BlobIter(file, length)
 
 

@@ -18,8 +18,8 @@ from multipart import (
 from pyramid.request import Request
 
 from domain.errors import Invalid
+from domain.transfer import CHUNK_SIZE
 
-CHUNK = 1024 * 1024
 # What a multipart body may carry besides its file (boundaries, part headers,
 # small fields); a body larger than the size limit plus this is refused as a
 # file over the limit, from its Content-Length alone.
@@ -49,7 +49,7 @@ class MultipartFileStream:
         return chunk
 
     def _feed(self) -> None:
-        chunk = self.body.read(CHUNK)
+        chunk = self.body.read(CHUNK_SIZE)
         try:
             for event in self.parser.parse(chunk):
                 self._on(event)

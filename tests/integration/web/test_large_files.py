@@ -194,7 +194,7 @@ def test_concurrent_identical_uploads_store_one_blob(
     assert len(server.blob_files()) == 1
     digest = hashlib.sha256(data).hexdigest()
     with server.registry.transaction() as services:
-        assert services.uow.blobs.references(digest) == 4
+        assert services.uow.blobs.all().get(digest, 0) == 4
 
 
 def test_hard_delete_racing_an_upload_of_the_same_bytes(
