@@ -3,13 +3,17 @@
 No database, no disk: the unit of work, the blob store, the password hasher
 and the token signer all live in memory, and time is a fake clock the tests
 move by hand.
+
+Every fixture that adds records commits them, as a database fixture would,
+so that they outlive an ``abort()`` (a dry-run import aborts) however the
+unit of work rolls back.
 """
 
 from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,7 +24,9 @@ from adapters.memory import (
     MemoryUnitOfWork,
     PlainPasswordHasher,
 )
+from domain.filters import FilterSpec
 from domain.model import Framework, PretrainedModel, User
+from domain.ports import BlobStore, Repository
 from domain.services.auth import Auth, LoginThrottle
 from domain.services.domains import Domains
 from domain.services.frameworks import Frameworks
@@ -32,6 +38,18 @@ from domain.services.users import Users
 MAX_FILE_SIZE = 1024
 START = datetime(2026, 11, 26, 23, 42, 27, 123456, tzinfo=UTC)
 PASSWORDS = {"admin": "admin-secret", "user": "user-secret", "inactive": "inactive-secret"}
+T = TypeVar("T")
+
+
+def everything(repository: Repository[T]) -> list[T]:
+    """Every record of a repository, soft-deleted models included, in pk
+    order: read through the port, as any adapter would answer it."""
+    return repository.list(FilterSpec(include_inactive=True))
+
+
+def stored_bytes(store: BlobStore) -> dict[str, bytes]:
+    """SHA-256 -> bytes of every blob in the store, read through the port."""
+    return {blob.ref.sha256: store.open(blob.ref).read() for blob in store.stored()}
 
 
 class FakeClock:
@@ -65,8 +83,10 @@ def signer() -> MemoryTokenSigner:
 
 @pytest.fixture
 def uow() -> MemoryUnitOfWork:
+    """The fake unit of work, seeded and committed like a fresh database."""
     uow = MemoryUnitOfWork()
     seed(uow)
+    uow.commit()
     return uow
 
 
@@ -75,26 +95,35 @@ def store() -> MemoryBlobStore:
     return MemoryBlobStore()
 
 
-def _add_user(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher, name: str, **kw: Any) -> User:
-    user = User(username=name, password_hash=hasher.hash(PASSWORDS[name]), **kw)
+def add_user(
+    uow: MemoryUnitOfWork,
+    hasher: PlainPasswordHasher,
+    name: str,
+    password: str | None = None,
+    **kw: Any,
+) -> User:
+    """A committed account; its password is ``PASSWORDS[name]`` unless given."""
+    secret = PASSWORDS[name] if password is None else password
+    user = User(username=name, password_hash=hasher.hash(secret), **kw)
     uow.users.add(user)
+    uow.commit()
     return user
 
 
 @pytest.fixture
 def admin(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher) -> User:
-    return _add_user(uow, hasher, "admin", is_staff=True)
+    return add_user(uow, hasher, "admin", is_staff=True)
 
 
 @pytest.fixture
 def user(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher) -> User:
-    return _add_user(uow, hasher, "user")
+    return add_user(uow, hasher, "user")
 
 
 @pytest.fixture
 def inactive(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher) -> User:
     # Staff, so a test shows that inactivity alone is what locks it out.
-    return _add_user(uow, hasher, "inactive", is_staff=True, is_active=False)
+    return add_user(uow, hasher, "inactive", is_staff=True, is_active=False)
 
 
 @pytest.fixture
@@ -141,6 +170,7 @@ def auth(
 def framework(uow: MemoryUnitOfWork) -> Framework:
     fw = Framework("pytorch", "2.1")
     uow.frameworks.add(fw)
+    uow.commit()
     return fw
 
 
@@ -158,9 +188,13 @@ def model_data(framework: Framework) -> dict[str, Any]:
 
 
 @pytest.fixture
-def model(models: PretrainedModels, admin: User, model_data: dict[str, Any]) -> PretrainedModel:
-    """An active model without a file."""
-    return models.create(admin, model_data)
+def model(
+    models: PretrainedModels, admin: User, model_data: dict[str, Any], uow: MemoryUnitOfWork
+) -> PretrainedModel:
+    """An active model without a file, committed."""
+    created = models.create(admin, model_data)
+    uow.commit()
+    return created
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from domain.model import User
 from domain.services.auth import Auth
 from domain.services.users import Users
 from domain.validation import BLANK, NOT_BOOL, REQUIRED, too_long
-from tests.unit.conftest import PASSWORDS, FakeClock
+from tests.unit.conftest import PASSWORDS, FakeClock, everything
 
 
 def invalid_fields(action: Callable[[], Any]) -> dict[str, list[str]]:
@@ -78,7 +78,7 @@ def test_created_inactive_user_cannot_log_in(users: Users, auth: Auth, admin: Us
 def test_duplicate_username(users: Users, admin: User, user: User, uow: MemoryUnitOfWork) -> None:
     fields = invalid_fields(lambda: users.create(admin, {"username": "user", "password": "pw"}))
     assert fields == {"username": ["A user with that username already exists."]}
-    assert len(uow.users.entities) == 2
+    assert [u.username for u in everything(uow.users)] == ["admin", "user"]
 
 
 @pytest.mark.parametrize("username", ["bob smith", "bob!", "bob/x", "a:b", "tab\t"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from domain.services.licences import Licences
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
 from domain.validation import BAD_URL, BLANK, NOT_TEXT, REQUIRED, too_long
+from tests.unit.conftest import everything
 
 UNIQUE_FRAMEWORK = {"non_field_errors": ["The fields name, version must make a unique set."]}
 SEEDED_DOMAINS = [
@@ -43,6 +45,11 @@ def invalid_fields(action: Callable[[], Any]) -> dict[str, list[str]]:
     return caught.value.fields
 
 
+def fw(framework: Framework) -> tuple[int | None, str, str]:
+    """What identifies a framework, to compare by value."""
+    return (framework.pk, framework.name, framework.version)
+
+
 def mit(uow: MemoryUnitOfWork) -> Licence:
     licence = uow.licences.get_by_name("MIT")
     assert licence is not None
@@ -56,8 +63,8 @@ def test_framework_crud(frameworks: Frameworks, admin: User, user: User) -> None
     created = frameworks.create(admin, {"name": "pytorch", "version": "2.1", "pk": 77})
     assert created.pk is not None and created.pk != 77
     assert (created.name, created.version) == ("pytorch", "2.1")
-    assert frameworks.retrieve(user, created.pk) is created
-    assert frameworks.list(user) == [created]
+    assert fw(frameworks.retrieve(user, created.pk)) == (created.pk, "pytorch", "2.1")
+    assert [fw(f) for f in frameworks.list(user)] == [(created.pk, "pytorch", "2.1")]
 
     frameworks.update(admin, created.pk, {"name": "torch", "version": "2.2"})
     assert (created.name, created.version) == ("torch", "2.2")
@@ -80,8 +87,13 @@ def test_framework_list_filter(frameworks: Frameworks, admin: User, user: User) 
         "expressions": [{"type": "exact", "field": "name", "value": "onnx"}],
         "order_by": [{"field": "version", "ascending": False}],
     }
-    assert frameworks.list(user, spec) == [c, a]
-    assert frameworks.list(user, {"order_by": [{"field": "name", "ascending": False}]}) == [b, a, c]
+    assert [fw(f) for f in frameworks.list(user, spec)] == [fw(c), fw(a)]
+    by_name_desc = {"order_by": [{"field": "name", "ascending": False}]}
+    assert [fw(f) for f in frameworks.list(user, by_name_desc)] == [
+        (b.pk, "tensorflow", "2.14"),
+        (a.pk, "onnx", "1.15"),
+        (c.pk, "onnx", "1.16"),
+    ]
     with pytest.raises(Invalid, match="'models'"):
         frameworks.list(user, {"expressions": [{"type": "isnull", "field": "models"}]})
 
@@ -94,7 +106,11 @@ def test_framework_name_and_version_are_unique_together(
     other_name = frameworks.create(admin, {"name": "onnxruntime", "version": "1.15"})
     dup = {"name": "onnx", "version": "1.15"}
     assert invalid_fields(lambda: frameworks.create(admin, dup)) == UNIQUE_FRAMEWORK
-    assert len(uow.frameworks.entities) == 3
+    assert [fw(f) for f in everything(uow.frameworks)] == [
+        fw(first),
+        fw(other_version),
+        fw(other_name),
+    ]
     assert (
         invalid_fields(
             lambda: frameworks.update(admin, other_version.pk, {"version": "1.15"}, partial=True)
@@ -105,7 +121,7 @@ def test_framework_name_and_version_are_unique_together(
     assert invalid_fields(lambda: frameworks.update(admin, other_name.pk, dup)) == UNIQUE_FRAMEWORK
     assert other_name.name == "onnxruntime"
     # Saving a framework unchanged is no collision with itself.
-    assert frameworks.update(admin, first.pk, dup) is first
+    assert fw(frameworks.update(admin, first.pk, dup)) == (first.pk, "onnx", "1.15")
 
 
 @pytest.mark.parametrize(
@@ -146,7 +162,7 @@ def test_destroying_a_used_framework_conflicts(
         models.soft_delete(admin, model.pk)
     with pytest.raises(Conflict):
         frameworks.destroy(admin, framework.pk)
-    assert frameworks.retrieve(admin, framework.pk) is framework
+    assert fw(frameworks.retrieve(admin, framework.pk)) == (framework.pk, "pytorch", "2.1")
     models.hard_delete(admin, model.pk)
     frameworks.destroy(admin, framework.pk)
     with pytest.raises(NotFound):
@@ -156,13 +172,13 @@ def test_destroying_a_used_framework_conflicts(
 def test_framework_get_or_create(
     frameworks: Frameworks, admin: User, framework: Framework, uow: MemoryUnitOfWork
 ) -> None:
-    assert frameworks.get_or_create(admin, "pytorch", "2.1") is framework
-    assert len(uow.frameworks.entities) == 1
+    assert fw(frameworks.get_or_create(admin, "pytorch", "2.1")) == fw(framework)
+    assert [fw(f) for f in everything(uow.frameworks)] == [(framework.pk, "pytorch", "2.1")]
     created = frameworks.get_or_create(admin, "pytorch", "2.2")
-    assert created is not framework
+    assert created.pk is not None and created.pk != framework.pk
     assert (created.name, created.version) == ("pytorch", "2.2")
-    assert frameworks.get_or_create(admin, "pytorch", "2.2") is created
-    assert len(uow.frameworks.entities) == 2
+    assert fw(frameworks.get_or_create(admin, "pytorch", "2.2")) == fw(created)
+    assert [fw(f) for f in everything(uow.frameworks)] == [fw(framework), fw(created)]
 
 
 FRAMEWORK_ADMIN_ACTIONS: dict[str, Callable[[Frameworks, Any, int], Any]] = {
@@ -196,9 +212,7 @@ def test_framework_permissions(
     if action in FRAMEWORK_ADMIN_ACTIONS:
         with pytest.raises(PermissionDenied):
             call(frameworks, user, framework.pk)
-        assert [(f.name, f.version) for f in uow.frameworks.entities.values()] == [
-            ("pytorch", "2.1")
-        ]
+        assert [fw(f) for f in everything(uow.frameworks)] == [(framework.pk, "pytorch", "2.1")]
     else:
         call(frameworks, user, framework.pk)
     call(frameworks, admin, framework.pk)
@@ -216,7 +230,8 @@ def test_domain_retrieve_and_filter(domains: Domains, user: User) -> None:
         user, {"expressions": [{"type": "exact", "field": "name", "value": "sp"}]}
     )
     assert [d.description for d in speech] == ["Speech"]
-    assert domains.retrieve(user, speech[0].pk) is speech[0]
+    retrieved = domains.retrieve(user, speech[0].pk)
+    assert (retrieved.pk, retrieved.name, retrieved.description) == (speech[0].pk, "sp", "Speech")
     images = {
         "expressions": [
             {
@@ -256,7 +271,7 @@ def test_licences_are_seeded(licences: Licences, user: User) -> None:
     assert apache.url == "https://www.apache.org/licenses/LICENSE-2.0"
     assert "Patent use" in apache.permissions
     assert all(lic.url.startswith("https://") for lic in seeded)
-    assert licences.retrieve(user, apache.pk) is apache
+    assert asdict(licences.retrieve(user, apache.pk)) == asdict(apache)
 
 
 def test_licence_create_update_destroy(licences: Licences, admin: User, user: User) -> None:
@@ -269,7 +284,9 @@ def test_licence_create_update_destroy(licences: Licences, admin: User, user: Us
         [],
     )
     by_name = {"expressions": [{"type": "exact", "field": "name", "value": "Unlicense"}]}
-    assert licences.list(user, by_name) == [created]
+    assert [(lic.pk, lic.name) for lic in licences.list(user, by_name)] == [
+        (created.pk, "Unlicense")
+    ]
     licences.update(admin, created.pk, {"name": "The Unlicense", "url": "https://u.org/"})
     assert (created.name, created.url) == ("The Unlicense", "https://u.org/")
     licences.update(admin, created.pk, {"url": "http://unlicense.org"}, partial=True)
@@ -283,14 +300,15 @@ def test_licence_name_is_unique(licences: Licences, admin: User, uow: MemoryUnit
     taken = {"name": ["licence with this name already exists."]}
     dup = {"name": "MIT", "url": "https://example.org/mit"}
     assert invalid_fields(lambda: licences.create(admin, dup)) == taken
-    assert len(uow.licences.entities) == len(SEEDED_LICENCES)
+    assert [lic.name for lic in everything(uow.licences)] == SEEDED_LICENCES
     created = licences.create(admin, {"name": "WTFPL", "url": "http://www.wtfpl.net/"})
     assert (
         invalid_fields(lambda: licences.update(admin, created.pk, {"name": "MIT"}, partial=True))
         == taken
     )
     assert created.name == "WTFPL"
-    assert licences.update(admin, created.pk, {"name": "WTFPL"}, partial=True) is created
+    kept = licences.update(admin, created.pk, {"name": "WTFPL"}, partial=True)
+    assert (kept.pk, kept.name) == (created.pk, "WTFPL")
 
 
 @pytest.mark.parametrize(
@@ -322,7 +340,7 @@ def test_destroying_a_used_licence_conflicts(
         models.soft_delete(admin, model.pk)
     with pytest.raises(Conflict):
         licences.destroy(admin, mit(uow).pk)
-    assert mit(uow) is model.licence
+    assert (model.licence.pk, model.licence.name) == (mit(uow).pk, "MIT")
     licences.destroy(admin, uow.licences.get_by_name("GPL-3.0").pk)
     assert uow.licences.get_by_name("GPL-3.0") is None
 
@@ -333,8 +351,9 @@ def test_subdescriptors_add_and_remove(
     licence = mit(uow)
     assert licence.permissions == ["Commercial use", "Modification", "Distribution", "Private use"]
     edit = {"type": "permissions", "method": "add", "names": ["Patent use", "Sublicensing"]}
-    assert licences.edit_subdescriptors(admin, licence.pk, edit) is licence
-    assert licence.permissions[-2:] == ["Patent use", "Sublicensing"]
+    edited = licences.edit_subdescriptors(admin, licence.pk, edit)
+    assert (edited.pk, edited.name) == (licence.pk, "MIT")
+    assert edited.permissions[-2:] == ["Patent use", "Sublicensing"]
     remove = {"type": "permissions", "method": "remove", "names": ["Modification", "absent"]}
     licences.edit_subdescriptors(admin, licence.pk, remove)
     assert licence.permissions == [
@@ -429,7 +448,7 @@ def test_licence_admin_actions(
         with pytest.raises(error):
             call(licences, actor, pk)
     assert mit(uow).domains == []
-    assert len(uow.licences.entities) == len(SEEDED_LICENCES)
+    assert [lic.name for lic in everything(uow.licences)] == SEEDED_LICENCES
     call(licences, admin, pk)
 
 
@@ -450,10 +469,13 @@ def test_licences_reads_need_authentication(
 def test_seed_is_idempotent() -> None:
     uow = MemoryUnitOfWork()
     assert seed(uow) == len(SEEDED_DOMAINS) + len(SEEDED_LICENCES)
-    domains, licences = dict(uow.domains.entities), dict(uow.licences.entities)
+    domains = [asdict(d) for d in everything(uow.domains)]
+    licences = [asdict(lic) for lic in everything(uow.licences)]
+    assert [(d["name"], d["description"]) for d in domains] == SEEDED_DOMAINS
+    assert [lic["name"] for lic in licences] == SEEDED_LICENCES
     assert seed(uow) == 0
-    assert uow.domains.entities == domains
-    assert uow.licences.entities == licences
+    assert [asdict(d) for d in everything(uow.domains)] == domains
+    assert [asdict(lic) for lic in everything(uow.licences)] == licences
 
 
 def test_seed_adds_only_what_is_missing_and_keeps_edits(admin: User, uow: MemoryUnitOfWork) -> None:
@@ -463,7 +485,7 @@ def test_seed_adds_only_what_is_missing_and_keeps_edits(admin: User, uow: Memory
     assert seed(uow) == 1
     assert uow.licences.get_by_name("GPL-3.0") is not None
     assert mit(uow).url == "https://mit.example"
-    assert [lic.name for lic in uow.licences.entities.values()].count("MIT") == 1
+    assert [lic.name for lic in everything(uow.licences)].count("MIT") == 1
 
 
 def test_seeded_licences_do_not_share_lists(

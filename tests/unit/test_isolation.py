@@ -1,10 +1,15 @@
-"""The unit suite needs no database, no web framework and no disk.
+"""The unit suite needs no database, no web framework, no network and no disk.
 
-Three proofs: the rest of the unit suite passes in a fresh interpreter where
-SQLAlchemy, the database drivers and Pyramid cannot be imported and where
-every file opened for writing is recorded; importing the whole domain and the
-in-memory adapters pulls in none of them; and no module of the domain even
-mentions an outer layer or a framework in an import (the dependency rule).
+Three proofs: the rest of the unit suite runs in a fresh interpreter where
+SQLAlchemy, the database drivers and Pyramid cannot be imported, no socket can
+be opened and every file opened for writing is recorded, and no unit test
+tries any of these; importing the whole domain and the in-memory adapters
+pulls in none of them; and no module of the domain even mentions an outer
+layer or a framework in an import (the dependency rule).
+
+The first run reports only such violations, each with the test or the
+collection that committed it: a unit test that fails for any other reason is
+reported once, by the unit run itself, not a second time here.
 """
 
 from __future__ import annotations
@@ -45,19 +50,39 @@ DOMAIN_MAY_NOT_IMPORT = frozenset(
 )
 
 # Run in a fresh interpreter via ``python -c``: a meta-path finder refuses
-# the blocked packages, an audit hook records every file opened for writing
-# and every file-system change, then pytest runs the arguments it is given.
+# the blocked packages, an audit hook refuses sockets and records every file
+# opened for writing and every file-system change, each as a violation of the
+# test running at the time; then pytest runs the arguments it is given. The
+# outcome of the tests themselves is left to the run that reports them.
 BOOTSTRAP = r"""
 import os, sys
 
 BLOCKED = set(sys.argv[1].split(","))
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 CHANGES = ("os.mkdir", "os.rename", "os.replace", "os.remove", "os.rmdir", "os.truncate")
-writes = []
+NETWORK = (
+    "socket.__new__",
+    "socket.connect",
+    "socket.bind",
+    "socket.getaddrinfo",
+    "socket.gethostbyname",
+    "socket.gethostbyaddr",
+    "socket.sendto",
+)
+START = "pytest start-up"
+where = [START]  # the test, or the collection, running now
+violations = {}  # ordered, without repeats
+
+def violation(what):
+    violations[f"{where[0]}: {what}"] = None
 
 class Blocker:
+    armed = False
+
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in BLOCKED:
+            if self.armed:
+                violation(f"imports {name}")
             raise ImportError(f"{name} is not available to the unit suite")
         return None
 
@@ -71,14 +96,18 @@ def audit(event, args):
         else:
             writing = mode and set(mode) & set("wax+")
         if writing:
-            writes.append(f"open {path!r} {mode!r}")
+            violation(f"writes {path!r}")
     elif event in CHANGES:
-        writes.append(f"{event} {args[0]!r}")
+        violation(f"{event} {args[0]!r}")
+    elif event in NETWORK and where[0] != START:  # installed plugins probe at start-up
+        violation(f"uses the network ({event})")
+        raise PermissionError("the network is not available to the unit suite")
 
 already = sorted(BLOCKED & {name.partition(".")[0] for name in sys.modules})
 if already:
     sys.exit(f"already imported before the blocker: {already}")
-sys.meta_path.insert(0, Blocker())
+blocker = Blocker()
+sys.meta_path.insert(0, blocker)
 for name in sorted(BLOCKED):
     try:
         __import__(name)
@@ -86,20 +115,36 @@ for name in sorted(BLOCKED):
         pass
     else:
         sys.exit(f"the blocker let {name} through")
+blocker.armed = True
 print("BLOCKER-ARMED", flush=True)
 
 sys.addaudithook(audit)
 import pytest
 
-if sys.argv[2] == "--exec":
-    exec(sys.argv[3])
-    code = 0
-else:
-    code = pytest.main(sys.argv[2:])
-if writes:
-    print("FILES WRITTEN:", *writes, sep="\n  ", flush=True)
+class Where:
+    collected = ran = 0
+
+    def pytest_load_initial_conftests(self):
+        where[0] = "loading the conftest files"
+
+    def pytest_collectstart(self, collector):
+        where[0] = f"collecting {collector.nodeid or 'the session'}"
+
+    def pytest_collection_finish(self, session):
+        self.collected = len(session.items)
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        where[0] = nodeid
+        self.ran += 1
+
+plugin = Where()
+code = pytest.main(sys.argv[2:], plugins=[plugin])
+print(f"RAN {plugin.ran} OF {plugin.collected}", flush=True)
+print(*(f"VIOLATION {v}" for v in violations), sep="\n", flush=True)
+if violations:
     sys.exit(97)
-sys.exit(code)
+# Failed tests are the unit run's to report; only a broken run counts here.
+sys.exit(0 if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) else int(code))
 """
 
 
@@ -109,67 +154,119 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def test_unit_suite_passes_without_database_web_framework_or_disk() -> None:
+def run_isolated(
+    *pytest_args: str, installed_plugins: bool = True
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run pytest under the bootstrap; the result and its whole output."""
+    env = _clean_env()
+    if not installed_plugins:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            BOOTSTRAP,
-            ",".join(BLOCKED),
-            str(UNIT),
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--capture=sys",
-            f"--ignore={THIS_FILE}",
-        ],
+        [sys.executable, "-c", BOOTSTRAP, ",".join(BLOCKED), *pytest_args],
         cwd=REPO,
-        env=_clean_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     output = result.stdout + result.stderr
     assert "BLOCKER-ARMED" in result.stdout, output
+    return result, output
+
+
+def violations(stdout: str) -> list[str]:
+    return [
+        line.removeprefix("VIOLATION ")
+        for line in stdout.splitlines()
+        if line.startswith("VIOLATION ")
+    ]
+
+
+def ran_of_collected(stdout: str) -> tuple[int, int]:
+    """How many tests ran, of how many were collected."""
+    (line,) = [line for line in stdout.splitlines() if line.startswith("RAN ")]
+    _, ran, _, collected = line.split()
+    return int(ran), int(collected)
+
+
+# File capture would write temporary files: capture sys.stdout and stderr instead.
+QUIET = ("-q", "-p", "no:cacheprovider", "--capture=sys", "--tb=no")
+
+
+def test_unit_suite_runs_without_database_web_framework_network_or_disk() -> None:
+    result, output = run_isolated(
+        str(UNIT), *QUIET, "--continue-on-collection-errors", f"--ignore={THIS_FILE}"
+    )
+    found = violations(result.stdout)
+    assert found == [], "\n".join(["Isolation violations:", *found])
+    ran, collected = ran_of_collected(result.stdout)
+    assert ran == collected > 0, output
     assert result.returncode == 0, output
-    assert " passed" in result.stdout, output
-    assert "FILES WRITTEN" not in result.stdout, output
 
 
-PROBE = """
-for name in ("sqlalchemy", "sqlalchemy.orm", "psycopg", "pyramid.config"):
+CANARY = """
+import os
+import socket
+
+
+def test_imports_the_orm():
+    import sqlalchemy.orm
+
+
+def test_swallows_refused_imports():
+    for name in ("psycopg", "pyramid.config"):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+
+
+def test_writes_a_file():
     try:
-        __import__(name)
-    except ImportError as exc:
-        print("REFUSED", exc)
-try:
-    open(os.path.join(os.devnull, "probe.bin"), "wb")  # recorded, yet fails: nothing written
-except OSError:
+        open(os.path.join(os.devnull, "canary.bin"), "wb")  # recorded, yet fails
+    except OSError:
+        pass
+
+
+def test_opens_a_socket():
+    socket.socket().close()
+
+
+def test_fails_for_another_reason():
+    assert 1 + 1 == 3
+
+
+def test_passes():
     pass
 """
 
 
-def test_bootstrap_catches_blocked_imports_and_file_writes() -> None:
-    """The harness above is no rubber stamp: it sees both kinds of offence
-    (the write is aimed inside the null device, so it fails and this test
-    writes no file either)."""
-    result = subprocess.run(
-        [sys.executable, "-c", BOOTSTRAP, ",".join(BLOCKED), "--exec", PROBE],
-        cwd=REPO,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    output = result.stdout + result.stderr
-    refused = [line for line in result.stdout.splitlines() if line.startswith("REFUSED")]
-    assert refused == [
-        f"REFUSED {top} is not available to the unit suite"
-        for top in ("sqlalchemy", "sqlalchemy", "psycopg", "pyramid")
+def test_bootstrap_reports_every_violation_and_only_violations(tmp_path: Path) -> None:
+    """The harness above is no rubber stamp: it names each offence and the
+    test that committed it, even one whose error the test swallowed (the
+    write is aimed inside the null device, so it fails and writes nothing);
+    and it does not report a test that merely fails."""
+    canary = tmp_path / "test_canary.py"
+    canary.write_text(CANARY, encoding="utf-8")
+    args = (str(canary), *QUIET, f"--rootdir={tmp_path}")
+
+    result, output = run_isolated(*args, installed_plugins=False)
+    assert violations(result.stdout) == [
+        "test_canary.py::test_imports_the_orm: imports sqlalchemy",
+        "test_canary.py::test_swallows_refused_imports: imports psycopg",
+        "test_canary.py::test_swallows_refused_imports: imports pyramid",
+        f"test_canary.py::test_writes_a_file: writes {os.path.join(os.devnull, 'canary.bin')!r}",
+        "test_canary.py::test_opens_a_socket: uses the network (socket.__new__)",
     ], output
-    assert "FILES WRITTEN" in result.stdout, output
-    assert "probe.bin" in result.stdout, output
+    assert ran_of_collected(result.stdout) == (6, 6), output
     assert result.returncode == 97, output
+
+    result, output = run_isolated(
+        *args, "-k", "fails_for_another_reason or passes", installed_plugins=False
+    )
+    assert violations(result.stdout) == [], output
+    assert ran_of_collected(result.stdout) == (2, 2), output
+    assert result.returncode == 0, output
 
 
 def test_domain_and_memory_adapters_import_no_framework() -> None:

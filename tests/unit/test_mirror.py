@@ -9,13 +9,13 @@ import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryFetcher, MemorySink, MemoryUnitOfWork
 from domain.errors import Invalid, SourceUnavailable
-from domain.model import User
+from domain.model import PretrainedModel, User
 from domain.permissions import SYSTEM
 from domain.services.frameworks import Frameworks
 from domain.services.mirror import Mirror
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
-from tests.unit.conftest import FakeClock
+from tests.unit.conftest import FakeClock, everything, stored_bytes
 
 WEIGHTS = b"resnet weights " * 10
 WEIGHTS_SHA = hashlib.sha256(WEIGHTS).hexdigest()
@@ -34,6 +34,25 @@ def entry(**fields: Any) -> dict[str, Any]:
         "sha256": WEIGHTS_SHA,
         **fields,
     }
+
+
+def without(fields: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if k not in names}
+
+
+def described(model: PretrainedModel) -> tuple[Any, ...]:
+    """What a manifest carries of a model, and whether it is deleted."""
+    return (
+        model.name,
+        (model.framework.name, model.framework.version),
+        model.domain.name,
+        model.licence.name,
+        model.url,
+        model.description,
+        model.metadata,
+        model.blob,
+        model.is_deleted,
+    )
 
 
 @pytest.fixture
@@ -57,11 +76,11 @@ def test_import_creates_the_framework_the_model_and_its_file(
 ) -> None:
     result = mirror.import_entry(SYSTEM, entry())
     assert (result.model, result.file) == ("created", "stored")
-    (model,) = uow.models.entities.values()
+    (model,) = everything(uow.models)
     assert (model.framework.name, model.framework.version) == ("pytorch", "2.4")
     assert (model.domain.name, model.licence.name, model.metadata) == ("ic", "MIT", "top-1 76%")
     assert model.data_sha256 == WEIGHTS_SHA
-    assert store.blobs[WEIGHTS_SHA] == WEIGHTS
+    assert stored_bytes(store) == {WEIGHTS_SHA: WEIGHTS}
     assert uow.blobs.references(WEIGHTS_SHA) == 1
 
 
@@ -73,7 +92,7 @@ def test_reimporting_changes_nothing_and_downloads_nothing(
     again = mirror.import_entry(SYSTEM, entry())
     assert (again.model, again.file, again.changed) == ("unchanged", "unchanged", False)
     assert fetcher.opened == ["https://files.example/resnet50.pth"]  # only the first time
-    assert len(uow.models.entities) == 1 and len(uow.frameworks.entities) == 1
+    assert len(everything(uow.models)) == 1 and len(everything(uow.frameworks)) == 1
     assert uow.blobs.references(WEIGHTS_SHA) == 1
 
 
@@ -108,8 +127,8 @@ def test_a_digest_mismatch_stores_no_bytes(
         mirror.import_entry(SYSTEM, entry(sha256="0" * 64))
     assert "sha256" in caught.value.fields
     assert WEIGHTS_SHA in caught.value.fields["sha256"][0]
-    assert store.blobs == {} and store.staged == {}
-    assert uow.blobs.counts == {}
+    assert stored_bytes(store) == {} and list(store.temporaries()) == []
+    assert uow.blobs.all() == {}
 
 
 def test_an_unreadable_source_is_reported(mirror: Mirror) -> None:
@@ -169,18 +188,23 @@ def test_export_is_a_manifest_that_import_accepts(
     mirror.models.soft_delete(SYSTEM, gone.pk)
     sink = MemorySink()
     manifest = mirror.export(SYSTEM, sink)
-    assert [e["name"] for e in manifest] == ["resnet50", "no-file"]
-    assert manifest[0]["file"] == f"memory:{WEIGHTS_SHA}.data"
+    no_file = without(entry(name="no-file"), "file", "sha256")
+    assert manifest == [entry(file=f"memory:{WEIGHTS_SHA}.data"), no_file]
     assert sink.files == {f"{WEIGHTS_SHA}.data": WEIGHTS}
+    # Without a sink, the same entries name no file.
+    assert mirror.export(SYSTEM) == [without(entry(), "file"), no_file]
 
     # Into an empty registry, the files fetched from where the export put them.
     other_uow = MemoryUnitOfWork()
     seed(other_uow)
+    other_uow.commit()
     other_store = MemoryBlobStore()
     fetcher = MemoryFetcher({f"memory:{name}": data for name, data in sink.files.items()})
     other_models = PretrainedModels(other_uow, other_store, clock)
     other = Mirror(other_uow, other_models, Frameworks(other_uow), other_store, fetcher)
     for item in manifest:
         assert other.import_entry(SYSTEM, item).model == "created"
-    assert other.export(SYSTEM) == mirror.export(SYSTEM)
-    assert other_store.blobs == {WEIGHTS_SHA: WEIGHTS}
+    assert [described(m) for m in everything(other_uow.models)] == [
+        described(m) for m in mirror.models.list(SYSTEM)
+    ]
+    assert stored_bytes(other_store) == {WEIGHTS_SHA: WEIGHTS}

@@ -25,7 +25,7 @@ from domain.model import BlobRef, Framework, PretrainedModel, User
 from domain.permissions import SYSTEM
 from domain.services.pretrained_models import PretrainedModels
 from domain.validation import BAD_URL, BLANK, NOT_INT, NOT_TEXT, REQUIRED, too_long
-from tests.unit.conftest import MAX_FILE_SIZE, START, FakeClock
+from tests.unit.conftest import MAX_FILE_SIZE, START, FakeClock, everything, stored_bytes
 
 WEIGHTS = b"weights"
 
@@ -39,7 +39,9 @@ def ref(data: bytes) -> BlobRef:
 
 
 def state(uow: MemoryUnitOfWork, store: MemoryBlobStore) -> Any:
-    """Everything an action could change, for 'nothing happened' checks."""
+    """Everything an action could change, for 'nothing happened' checks,
+    read through the ports. Take it after ``uow.commit()``, so that what the
+    action left to do after commit has been done too."""
     return (
         {
             m.pk: (
@@ -55,12 +57,11 @@ def state(uow: MemoryUnitOfWork, store: MemoryBlobStore) -> Any:
                 m.data_sha256,
                 m.data_size,
             )
-            for m in uow.models.entities.values()
+            for m in everything(uow.models)
         },
-        dict(store.blobs),
-        dict(store.staged),
-        dict(uow.blobs.counts),
-        len(uow.pending),
+        stored_bytes(store),
+        list(store.temporaries()),
+        dict(uow.blobs.all()),
     )
 
 
@@ -71,9 +72,13 @@ def invalid_fields(action: Callable[[], Any]) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def other(models: PretrainedModels, admin: User, model_data: dict[str, Any]) -> PretrainedModel:
-    """A second active model without a file."""
-    return models.create(admin, {**model_data, "name": "other"})
+def other(
+    models: PretrainedModels, admin: User, model_data: dict[str, Any], uow: MemoryUnitOfWork
+) -> PretrainedModel:
+    """A second active model without a file, committed."""
+    created = models.create(admin, {**model_data, "name": "other"})
+    uow.commit()
+    return created
 
 
 # -- permissions -----------------------------------------------------------------
@@ -114,6 +119,7 @@ def test_unauthenticated_actors_are_refused_and_change_nothing(
     before = state(uow, store)
     with pytest.raises(NotAuthenticated):
         ALL_ACTIONS[action](models, actor, model_with_file.pk, model_data)
+    uow.commit()
     assert state(uow, store) == before
 
 
@@ -130,6 +136,7 @@ def test_normal_user_is_denied_admin_actions_and_changes_nothing(
     before = state(uow, store)
     with pytest.raises(PermissionDenied):
         ADMIN_ACTIONS[action](models, user, model_with_file.pk, model_data)
+    uow.commit()
     assert state(uow, store) == before
 
 
@@ -146,7 +153,7 @@ def test_authenticated_actions_are_open_to_every_active_user(
     actor = request.getfixturevalue(who)
     result = AUTHENTICATED_ACTIONS[action](models, actor, model_with_file.pk, model_data)
     subject = {"list": lambda r: r[0], "retrieve": lambda r: r, "download": lambda r: r.model}
-    assert subject[action](result) is model_with_file
+    assert subject[action](result).pk == model_with_file.pk
 
 
 @pytest.mark.parametrize("action", ADMIN_ACTIONS)
@@ -161,6 +168,7 @@ def test_admin_may_do_every_admin_action(
 ) -> None:
     before = state(uow, store)
     ADMIN_ACTIONS[action](models, admin, model_with_file.pk, model_data)
+    uow.commit()
     if action == "reinstate":  # reinstating an active model changes nothing
         assert state(uow, store) == before
     else:
@@ -272,7 +280,7 @@ def test_create_requires_every_writable_field_but_metadata(
         name: [REQUIRED]
         for name in ("name", "description", "url", "framework", "domain", "licence")
     }
-    assert uow.models.entities == {}
+    assert everything(uow.models) == []
 
 
 @pytest.mark.parametrize(
@@ -328,7 +336,7 @@ def test_create_rejects_a_bad_field(
 ) -> None:
     fields = invalid_fields(lambda: models.create(admin, {**model_data, field: value}))
     assert fields == {field: [message]}
-    assert uow.models.entities == {}
+    assert everything(uow.models) == []
 
 
 def test_create_reports_every_bad_field_at_once(
@@ -346,9 +354,9 @@ def test_limits_are_inclusive(
     models: PretrainedModels, admin: User, model_data: dict[str, Any]
 ) -> None:
     url = "https://example.org/" + "u" * 180
-    assert len(url) == 200
     created = models.create(admin, {**model_data, "name": "n" * 200, "url": url})
-    assert (len(created.name), created.url) == (200, url)
+    assert (created.name, created.url) == ("n" * 200, url)
+    assert (len(created.name), len(created.url)) == (200, 200)
 
 
 def test_description_may_be_blank(
@@ -587,6 +595,7 @@ def test_reinstating_an_active_model_changes_nothing(
 ) -> None:
     before = state(uow, store)
     assert models.reinstate(admin, model_with_file.pk) is model_with_file
+    uow.commit()
     assert state(uow, store) == before
 
 
@@ -632,7 +641,7 @@ def test_download_of_a_soft_deleted_model_is_gone(
     models: PretrainedModels, admin: User, user: User, model_with_file: PretrainedModel
 ) -> None:
     models.soft_delete(admin, model_with_file.pk)
-    with pytest.raises(Gone):
+    with pytest.raises(Gone, match="deleted"):
         models.download(user, model_with_file.pk)
     models.reinstate(admin, model_with_file.pk)
     assert models.download(user, model_with_file.pk).file.read() == WEIGHTS
@@ -710,7 +719,7 @@ def test_hard_delete_keeps_bytes_another_model_references(
     assert models.download(user, other.pk).file.read() == WEIGHTS
     models.hard_delete(admin, other.pk)
     uow.commit()
-    assert store.blobs == {}
+    assert stored_bytes(store) == {}
 
 
 def test_hard_delete_then_upload_of_the_same_bytes_in_one_transaction(
@@ -737,8 +746,8 @@ def test_hard_delete_of_a_model_without_file(
 ) -> None:
     models.hard_delete(admin, model.pk)
     uow.commit()
-    assert uow.models.entities == {}
-    assert uow.blobs.counts == {}
+    assert everything(uow.models) == []
+    assert uow.blobs.all() == {}
 
 
 def test_hard_delete_many_is_all_or_nothing(
@@ -847,8 +856,8 @@ def test_set_file(
     assert model.blob == ref(WEIGHTS)
     assert (model.data_sha256, model.data_size) == (sha(WEIGHTS), 7)
     assert model.data_time == clock.now()
-    assert store.blobs == {sha(WEIGHTS): WEIGHTS}
-    assert store.staged == {}
+    assert stored_bytes(store) == {sha(WEIGHTS): WEIGHTS}
+    assert list(store.temporaries()) == []
     assert uow.blobs.references(sha(WEIGHTS)) == 1
 
 
@@ -874,7 +883,7 @@ def test_file_of_exactly_the_limit_is_accepted(
 ) -> None:
     data = b"x" * MAX_FILE_SIZE
     models.set_file(admin, model.pk, io.BytesIO(data), declared_size=MAX_FILE_SIZE)
-    assert store.blobs == {sha(data): data}
+    assert stored_bytes(store) == {sha(data): data}
 
 
 @pytest.mark.parametrize(
@@ -910,7 +919,7 @@ def test_file_over_the_limit_in_many_chunks(
     service = PretrainedModels(uow, store, clock, max_file_size=MAX_FILE_SIZE)
     with pytest.raises(TooLarge):
         service.set_file(admin, model.pk, io.BytesIO(b"y" * 5000))
-    assert (store.blobs, store.staged, uow.blobs.counts) == ({}, {}, {})
+    assert (stored_bytes(store), list(store.temporaries()), uow.blobs.all()) == ({}, [], {})
     assert model.blob is None
 
 
@@ -934,8 +943,8 @@ def test_replacing_the_file_releases_the_old_bytes_after_commit(
     assert models.download(user, model_with_file.pk).file.read() == b"new weights"
     assert store.exists(ref(WEIGHTS)), "old bytes must survive until commit"
     uow.commit()
-    assert store.blobs == {sha(b"new weights"): b"new weights"}
-    assert uow.blobs.counts == {sha(b"new weights"): 1}
+    assert stored_bytes(store) == {sha(b"new weights"): b"new weights"}
+    assert uow.blobs.all() == {sha(b"new weights"): 1}
 
 
 def test_reuploading_identical_bytes_keeps_them(
@@ -948,7 +957,7 @@ def test_reuploading_identical_bytes_keeps_them(
 ) -> None:
     models.set_file(admin, model_with_file.pk, io.BytesIO(WEIGHTS))
     uow.commit()
-    assert store.blobs == {sha(WEIGHTS): WEIGHTS}
+    assert stored_bytes(store) == {sha(WEIGHTS): WEIGHTS}
     assert uow.blobs.references(sha(WEIGHTS)) == 1
     assert models.download(user, model_with_file.pk).file.read() == WEIGHTS
 
@@ -982,8 +991,8 @@ def test_delete_file(
     assert (model_with_file.data_sha256, model_with_file.data_size) == (None, None)
     assert store.exists(ref(WEIGHTS))
     uow.commit()
-    assert store.blobs == {}
-    with pytest.raises(NotFound):
+    assert stored_bytes(store) == {}
+    with pytest.raises(NotFound, match="has no file"):
         models.download(admin, model_with_file.pk)
 
 
@@ -1003,21 +1012,30 @@ def test_delete_file_without_file_changes_nothing(
 # -- rule 7: download -------------------------------------------------------------
 
 
-def test_download_returns_readable_bytes(
-    models: PretrainedModels, user: User, model_with_file: PretrainedModel
+def test_download_opens_the_bytes_uploaded_to_that_model(
+    models: PretrainedModels,
+    admin: User,
+    user: User,
+    model_with_file: PretrainedModel,
+    other: PretrainedModel,
+    uow: MemoryUnitOfWork,
 ) -> None:
-    download = models.download(user, model_with_file.pk, filetype="data")
-    assert download.model is model_with_file
-    assert download.ref == ref(WEIGHTS)
-    assert download.file.read() == WEIGHTS
-    download.file.seek(2)
-    assert download.file.read(3) == b"igh"
+    models.set_file(admin, other.pk, io.BytesIO(b"other weights"))
+    uow.commit()
+    for model, uploaded in ((model_with_file, WEIGHTS), (other, b"other weights")):
+        download = models.download(user, model.pk, filetype="data")
+        assert (download.model.pk, download.model.name) == (model.pk, model.name)
+        assert download.ref == BlobRef(model.data_sha256, model.data_size) == ref(uploaded)
+        assert download.file.read() == uploaded
+        # The web layer seeks for a range request: the file handed over seeks.
+        download.file.seek(2)
+        assert download.file.read(3) == uploaded[2:5]
 
 
 def test_download_without_file_is_not_found(
     models: PretrainedModels, user: User, model: PretrainedModel
 ) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="has no file"):
         models.download(user, model.pk)
 
 
@@ -1072,7 +1090,7 @@ def test_identical_bytes_on_two_models_are_stored_once(
     models.set_file(admin, model.pk, io.BytesIO(WEIGHTS))
     models.set_file(admin, other.pk, io.BytesIO(WEIGHTS))
     uow.commit()
-    assert store.blobs == {sha(WEIGHTS): WEIGHTS}
+    assert stored_bytes(store) == {sha(WEIGHTS): WEIGHTS}
     assert uow.blobs.references(sha(WEIGHTS)) == 2
     assert model.blob == other.blob == ref(WEIGHTS)
     models.delete_file(admin, model.pk)

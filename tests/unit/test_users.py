@@ -16,7 +16,7 @@ from domain.permissions import SYSTEM
 from domain.services.auth import BAD_CREDENTIALS, Auth
 from domain.services.users import Users
 from domain.validation import BLANK, NOT_BOOL, NOT_TEXT, REQUIRED, too_long
-from tests.unit.conftest import PASSWORDS, FakeClock
+from tests.unit.conftest import PASSWORDS, FakeClock, add_user
 
 DUPLICATE = "A user with that username already exists."
 BAD_USERNAME = "Enter a valid username: letters, digits and @/./+/-/_ only."
@@ -40,9 +40,7 @@ def refused(action: Callable[[], Any]) -> str:
 @pytest.fixture
 def bob(uow: MemoryUnitOfWork, hasher: PlainPasswordHasher) -> User:
     """A second normal user, to show users cannot see each other."""
-    other = User(username="bob", password_hash=hasher.hash("bob-secret"), email="bob@lab.org")
-    uow.users.add(other)
-    return other
+    return add_user(uow, hasher, "bob", "bob-secret", email="bob@lab.org")
 
 
 # -- list -----------------------------------------------------------------------------
@@ -214,11 +212,10 @@ def test_create_ignores_a_password_hash_sent_by_the_client(
     refused(lambda: auth.obtain("carol", "chosen"))
 
 
-def test_usernames_are_unique(users: Users, admin: User, user: User, uow: MemoryUnitOfWork) -> None:
+def test_usernames_are_unique(users: Users, admin: User, user: User) -> None:
     fields = invalid_fields(lambda: users.create(admin, {"username": "user", "password": "pw"}))
     assert fields == {"username": [DUPLICATE]}
-    assert [u.username for u in uow.users.list_all()] if False else True
-    assert len(users.list(admin)) == 2
+    assert [u.username for u in users.list(admin)] == ["admin", "user"]
 
 
 @pytest.mark.parametrize(
