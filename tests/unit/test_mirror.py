@@ -81,7 +81,7 @@ def test_import_creates_the_framework_the_model_and_its_file(
     assert (model.domain.name, model.licence.name, model.metadata) == ("ic", "MIT", "top-1 76%")
     assert model.data_sha256 == WEIGHTS_SHA
     assert stored_bytes(store) == {WEIGHTS_SHA: WEIGHTS}
-    assert uow.blobs.references(WEIGHTS_SHA) == 1
+    assert uow.blobs.all().get(WEIGHTS_SHA, 0) == 1
 
 
 def test_reimporting_changes_nothing_and_downloads_nothing(
@@ -93,7 +93,7 @@ def test_reimporting_changes_nothing_and_downloads_nothing(
     assert (again.model, again.file, again.changed) == ("unchanged", "unchanged", False)
     assert fetcher.opened == ["https://files.example/resnet50.pth"]  # only the first time
     assert len(everything(uow.models)) == 1 and len(everything(uow.frameworks)) == 1
-    assert uow.blobs.references(WEIGHTS_SHA) == 1
+    assert uow.blobs.all().get(WEIGHTS_SHA, 0) == 1
 
 
 def test_without_a_digest_the_same_bytes_leave_the_model_unchanged(
@@ -106,7 +106,7 @@ def test_without_a_digest_the_same_bytes_leave_the_model_unchanged(
     again = mirror.import_entry(SYSTEM, entry(sha256=None))
     assert (again.model, again.file) == ("unchanged", "unchanged")
     assert uow.models.get(first.pk).data_time == data_time
-    assert uow.blobs.references(WEIGHTS_SHA) == 1
+    assert uow.blobs.all().get(WEIGHTS_SHA, 0) == 1
 
 
 def test_a_changed_field_updates_the_model_found_by_name_and_framework(
