@@ -3,6 +3,7 @@ from setuptools import find_packages, setup
 requires = [
     "pyramid>=2.0",
     "pyramid_tm>=2.5",
+    "PasteDeploy>=3.0",
     "waitress>=3.0",
     "SQLAlchemy>=2.0",
     "zope.sqlalchemy>=3.0",

@@ -1,8 +1,9 @@
 """In-memory implementations of every port.
 
-They keep the unit tests free of databases and disks, and the shared
-contract suite (``tests/contract``) holds them to the same behaviour as the
-SQLAlchemy and filesystem adapters.
+They keep the unit tests free of databases and disks. The contract tests
+(``tests/integration/test_repository_contract.py`` and
+``test_blob_store_contract.py``) hold them to the same behaviour as the
+SQLAlchemy and filesystem adapters, rollback on abort included.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 from domain import filters as f
 from domain.clock import Clock, SystemClock
 from domain.errors import NotAuthenticated, NotFound, SourceUnavailable, TooLarge
+from domain.fields import Resource
 from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, User
 from domain.ports import (
     BlobIndex,
@@ -36,6 +38,7 @@ from domain.ports import (
     UnitOfWork,
     UserRepository,
 )
+from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
 from domain.transfer import CHUNK_SIZE
 
 T = TypeVar("T")
@@ -53,22 +56,9 @@ def _path(*names: str) -> Accessor:
     return get
 
 
-def _plain(fields: Iterable[str]) -> dict[str, Accessor]:
-    return {name: _path(*name.split(".")) for name in fields}
-
-
-ACCESSORS: dict[type, dict[str, Accessor]] = {
-    User: _plain(f.USER_FIELDS),
-    Framework: _plain(f.FRAMEWORK_FIELDS),
-    DataDomain: _plain(f.DOMAIN_FIELDS),
-    Licence: _plain(f.LICENCE_FIELDS),
-    PretrainedModel: {
-        **_plain(f.PRETRAINED_MODEL_FIELDS),
-        "creator": _path("creator", "pk"),
-        "framework": _path("framework", "pk"),
-        "data": lambda model: model.data_sha256 is not None,
-    },
-}
+def accessors(resource: Resource) -> dict[str, Accessor]:
+    """How to read each filterable field of ``resource`` from an entity."""
+    return {name: _path(*resource.value_path(name)) for name in resource.filters}
 
 
 def matches(expression: f.Expression, entity: Any, accessors: Mapping[str, Accessor]) -> bool:
@@ -130,10 +120,24 @@ def ordered(
 
 
 class MemoryRepository(Generic[T]):
-    def __init__(self, entity_type: type) -> None:
+    """Entities in a dict by pk; ``rollback`` returns to the last ``checkpoint``."""
+
+    def __init__(self, resource: Resource) -> None:
         self.entities: dict[int, T] = {}
-        self.accessors = ACCESSORS[entity_type]
+        self.accessors = accessors(resource)
         self._ids = itertools.count(1)
+        self._saved: dict[int, tuple[T, dict[str, Any]]] = {}
+
+    def checkpoint(self) -> None:
+        self._saved = {pk: (e, _state(e)) for pk, e in self.entities.items()}
+
+    def rollback(self) -> None:
+        """Forget what was added or deleted since the checkpoint, and put
+        back the values of the entities it saved, in the same objects."""
+        self.entities = {}
+        for pk, (entity, state) in self._saved.items():
+            vars(entity).update(_state(state))
+            self.entities[pk] = entity
 
     def get(self, pk: int) -> T | None:
         return self.entities.get(pk)
@@ -160,9 +164,15 @@ class MemoryRepository(Generic[T]):
         return None
 
 
+def _state(entity: Any) -> dict[str, Any]:
+    """A copy of an entity's attributes (or of such a copy), lists copied too."""
+    values = entity if isinstance(entity, dict) else vars(entity)
+    return {k: list(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
 class MemoryUsers(MemoryRepository[User], UserRepository):
     def __init__(self) -> None:
-        super().__init__(User)
+        super().__init__(USER)
 
     def get_by_username(self, username: str) -> User | None:
         return self._first(username=username)
@@ -170,7 +180,7 @@ class MemoryUsers(MemoryRepository[User], UserRepository):
 
 class MemoryFrameworks(MemoryRepository[Framework], FrameworkRepository):
     def __init__(self) -> None:
-        super().__init__(Framework)
+        super().__init__(FRAMEWORK)
 
     def get_by_name_version(self, name: str, version: str) -> Framework | None:
         return self._first(name=name, version=version)
@@ -178,7 +188,7 @@ class MemoryFrameworks(MemoryRepository[Framework], FrameworkRepository):
 
 class MemoryDomains(MemoryRepository[DataDomain], DomainRepository):
     def __init__(self) -> None:
-        super().__init__(DataDomain)
+        super().__init__(DOMAIN)
 
     def get_by_name(self, name: str) -> DataDomain | None:
         return self._first(name=name)
@@ -186,7 +196,7 @@ class MemoryDomains(MemoryRepository[DataDomain], DomainRepository):
 
 class MemoryLicences(MemoryRepository[Licence], LicenceRepository):
     def __init__(self) -> None:
-        super().__init__(Licence)
+        super().__init__(LICENCE)
 
     def get_by_name(self, name: str) -> Licence | None:
         return self._first(name=name)
@@ -194,7 +204,7 @@ class MemoryLicences(MemoryRepository[Licence], LicenceRepository):
 
 class MemoryModels(MemoryRepository[PretrainedModel], PretrainedModelRepository):
     def __init__(self) -> None:
-        super().__init__(PretrainedModel)
+        super().__init__(PRETRAINED_MODEL)
 
     def get_for_update(self, pk: int) -> PretrainedModel | None:
         return self.get(pk)  # one thread: nothing to lock
@@ -212,6 +222,13 @@ class MemoryModels(MemoryRepository[PretrainedModel], PretrainedModelRepository)
 class MemoryBlobIndex(BlobIndex):
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self._saved: dict[str, int] = {}
+
+    def checkpoint(self) -> None:
+        self._saved = dict(self.counts)
+
+    def rollback(self) -> None:
+        self.counts = dict(self._saved)
 
     def acquire(self, ref: BlobRef) -> None:
         self.counts[ref.sha256] = self.counts.get(ref.sha256, 0) + 1
@@ -241,7 +258,9 @@ class MemoryBlobIndex(BlobIndex):
 
 
 class MemoryUnitOfWork(UnitOfWork):
-    """Changes apply at once; ``commit`` runs the after-commit callbacks."""
+    """Changes apply at once; ``commit`` runs the after-commit callbacks and
+    ``abort`` puts back every record and count as the last commit left them,
+    as a database's rollback does."""
 
     def __init__(self) -> None:
         self.users = MemoryUsers()
@@ -264,9 +283,16 @@ class MemoryUnitOfWork(UnitOfWork):
         callbacks, self.pending = self.pending, []
         for callback in callbacks:
             callback()
+        for part in self._parts():
+            part.checkpoint()
 
     def abort(self) -> None:
         self.pending = []
+        for part in self._parts():
+            part.rollback()
+
+    def _parts(self) -> tuple[MemoryRepository[Any] | MemoryBlobIndex, ...]:
+        return (self.users, self.frameworks, self.domains, self.licences, self.models, self.blobs)
 
 
 class MemoryBlobStore(BlobStore):

@@ -1,14 +1,27 @@
 """The UFDL filter language: parsed and validated here, translated by adapters.
 
 A spec is ``{"expressions": [...], "order_by": [...], "include_inactive": bool}``;
-each resource whitelists the fields that may appear in it, with their kind.
-Parsing turns the JSON into the small immutable tree below or raises
-``Invalid`` naming the problem.
+the fields that may appear in it, with their kinds, are a resource's
+filterable fields (``Resource.filters``). Parsing turns the JSON into the
+small immutable tree below or raises ``Invalid`` naming the problem.
+
+What a spec selects, and in which order, is the same on every repository
+(the table of cases in the repository contract tests holds each to it):
+
+- two-valued logic: a comparison with a null value is false, never
+  unknown, so its ``invert`` is true; ``isnull`` is true only for null;
+- ``exact`` compares equal values, text case-sensitively unless
+  ``case_insensitive``; ``contains`` finds the text as it is written, ``%``
+  and ``_`` included, case-sensitively unless asked otherwise;
+- text compares and sorts by code point, as Python's ``<`` does;
+- an ordering puts nulls where ``OrderBy.effective_nulls_first`` says, and
+  ``pk`` ascending breaks every tie last;
+- ``include_inactive`` is the services' business: repositories list what
+  the expressions select, soft-deleted or not.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,17 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import Invalid
+from domain.fields import Kind
 from domain.model import fits_int_column
 from domain.validation import text_problem
-
-
-class Kind(enum.Enum):
-    INT = "int"
-    FLOAT = "float"
-    STR = "str"
-    BOOL = "bool"
-    DATETIME = "datetime"
-
 
 Fields = Mapping[str, Kind]
 Value = bool | int | float | str | datetime
@@ -271,38 +276,3 @@ def parse_timestamp(text: str, problem: str | None = None) -> datetime:
         return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError):
         raise Invalid(problem or f"Not an ISO 8601 timestamp: {text!r}.") from None
-
-
-PRETRAINED_MODEL_FIELDS: Fields = {
-    "pk": Kind.INT,
-    "name": Kind.STR,
-    "description": Kind.STR,
-    "url": Kind.STR,
-    "metadata": Kind.STR,
-    "creation_time": Kind.DATETIME,
-    "deletion_time": Kind.DATETIME,
-    "creator": Kind.INT,
-    "creator.username": Kind.STR,
-    "framework": Kind.INT,
-    "framework.name": Kind.STR,
-    "framework.version": Kind.STR,
-    "domain.name": Kind.STR,
-    "domain.description": Kind.STR,
-    "licence.name": Kind.STR,
-    "data": Kind.BOOL,
-}
-FRAMEWORK_FIELDS: Fields = {"pk": Kind.INT, "name": Kind.STR, "version": Kind.STR}
-DOMAIN_FIELDS: Fields = {"pk": Kind.INT, "name": Kind.STR, "description": Kind.STR}
-LICENCE_FIELDS: Fields = {"pk": Kind.INT, "name": Kind.STR, "url": Kind.STR}
-USER_FIELDS: Fields = {
-    "pk": Kind.INT,
-    "username": Kind.STR,
-    "first_name": Kind.STR,
-    "last_name": Kind.STR,
-    "email": Kind.STR,
-    "is_active": Kind.BOOL,
-    "is_staff": Kind.BOOL,
-    "is_superuser": Kind.BOOL,
-    "date_joined": Kind.DATETIME,
-    "last_login": Kind.DATETIME,
-}

@@ -99,6 +99,11 @@ class PretrainedModel:
         return self.deletion_time is not None
 
     @property
+    def data(self) -> bool:
+        """Whether a file is attached (the API's ``data`` field)."""
+        return self.data_sha256 is not None
+
+    @property
     def blob(self) -> BlobRef | None:
         if self.data_sha256 is None or self.data_size is None:
             return None

@@ -1,4 +1,4 @@
-"""Field rules shared by the services: required, text length, URLs.
+"""Reading create and update bodies by their fields' declarations.
 
 Messages follow the UFDL server so clients can show them unchanged.
 """
@@ -6,14 +6,16 @@ Messages follow the UFDL server so clients can show them unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from domain.errors import Invalid
+from domain.fields import Field, Kind, Resource
 from domain.model import INT_MAX, fits_int_column
 
 REQUIRED = "This field is required."
+NOT_NULL = "This field may not be null."
 BLANK = "This field may not be blank."
 NOT_TEXT = "Not a valid string."
 NOT_INT = "A valid integer is required."
@@ -51,90 +53,89 @@ class FieldErrors:
     def add(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
 
-    def __contains__(self, name: str) -> bool:
-        return name in self.errors
-
     def raise_if_any(self) -> None:
         if self.errors:
             raise Invalid(fields=self.errors)
 
 
-def present(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The values a ``Reader`` actually read (absent and invalid ones dropped)."""
-    return {k: v for k, v in values.items() if v is not Reader.MISSING}
+Lookup = Callable[[Field, Any], Any]
+"""Finds the record a reference field names (``None`` when there is none)."""
 
 
-class Reader:
-    """Reads the writable fields of a create/update body, checking each.
+def read_body(
+    resource: Resource,
+    data: Mapping[str, Any],
+    *,
+    partial: bool = False,
+    creating: bool = False,
+    lookup: Lookup | None = None,
+) -> tuple[dict[str, Any], FieldErrors]:
+    """The writable fields of a create or update body, each checked against
+    its declaration, and the problems found.
 
-    ``partial`` (PATCH) makes every field optional; an absent optional field
-    yields ``MISSING`` and is left unchanged by the caller.
+    Unknown and read-only fields are ignored. ``partial`` (PATCH) makes every
+    field optional; a full update (PUT) needs the required fields but the
+    write-only ones (``creating`` does). A reference field's value is
+    replaced by the record ``lookup`` finds. Fields with a problem are left
+    out of the values, so a caller can add its own rules before raising.
     """
-
-    MISSING = object()
-
-    def __init__(self, data: Mapping[str, Any], partial: bool) -> None:
-        self.data = data
-        self.partial = partial
-        self.errors = FieldErrors()
-
-    def _get(self, name: str, required: bool) -> Any:
-        if name not in self.data or self.data[name] is None:
-            if required and not self.partial:
-                self.errors.add(name, REQUIRED)
-            return self.MISSING
-        return self.data[name]
-
-    def text(
-        self,
-        name: str,
-        *,
-        max_length: int | None = None,
-        required: bool = True,
-        allow_blank: bool = False,
-    ) -> Any:
-        value = self._get(name, required)
-        if value is self.MISSING:
-            return value
-        if not isinstance(value, str):
-            self.errors.add(name, NOT_TEXT)
-        elif (problem := text_problem(value)) is not None:
-            self.errors.add(name, problem)
-        elif not allow_blank and not value.strip():
-            self.errors.add(name, BLANK)
-        elif max_length is not None and len(value) > max_length:
-            self.errors.add(name, too_long(max_length))
+    values: dict[str, Any] = {}
+    errors = FieldErrors()
+    for field in resource.writable:
+        if field.name not in data:
+            if field.required and not partial and (creating or not field.write_only):
+                errors.add(field.name, REQUIRED)
+            continue
+        value = data[field.name]
+        if value is None:
+            if field.nullable:
+                values[field.name] = None
+            else:
+                errors.add(field.name, NOT_NULL)
+            continue
+        problem = value_problem(field, value)
+        if problem is None and field.references is not None:
+            if lookup is None:
+                raise TypeError(f"reading {resource.name} needs a lookup for {field.name}")
+            value = lookup(field, value)
+            if value is None:
+                problem = _no_such_record(field, data[field.name])
+        if problem is None:
+            values[field.name] = value
         else:
-            return value
-        return self.MISSING
+            errors.add(field.name, problem)
+    return values, errors
 
-    def url(self, name: str, *, max_length: int = 200, required: bool = True) -> Any:
-        value = self.text(name, max_length=max_length, required=required)
-        if isinstance(value, str) and not is_http_url(value):
-            self.errors.add(name, BAD_URL)
-            return self.MISSING
-        return value
 
-    def integer(self, name: str, *, required: bool = True) -> Any:
-        value = self._get(name, required)
-        if value is self.MISSING:
-            return value
+def value_problem(field: Field, value: Any) -> str | None:
+    """Why ``value`` (not null) is not a value of ``field``, or None."""
+    if field.kind is Kind.STR:
+        if not isinstance(value, str):
+            return NOT_TEXT
+        if (problem := text_problem(value)) is not None:
+            return problem
+        if not field.blank and not (value.strip() if field.strip else value):
+            return BLANK
+        if field.max_length is not None and len(value) > field.max_length:
+            return too_long(field.max_length)
+        if field.url and not is_http_url(value):
+            return BAD_URL
+        return None
+    if field.kind is Kind.INT:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.errors.add(name, NOT_INT)
-            return self.MISSING
+            return NOT_INT
         if not fits_int_column(value):
-            self.errors.add(name, f"Ensure this value is less than or equal to {INT_MAX}.")
-            return self.MISSING
-        return value
+            return f"Ensure this value is less than or equal to {INT_MAX}."
+        return None
+    if field.kind is Kind.BOOL:
+        return None if isinstance(value, bool) else NOT_BOOL
+    raise TypeError(f"no rule reads a {field.kind.value} field from a body")
 
-    def boolean(self, name: str) -> Any:
-        value = self._get(name, required=False)
-        if value is self.MISSING:
-            return value
-        if not isinstance(value, bool):
-            self.errors.add(name, NOT_BOOL)
-            return self.MISSING
-        return value
+
+def _no_such_record(field: Field, key: Any) -> str:
+    if field.lookup == "pk":
+        return f'Invalid pk "{key}" - object does not exist.'
+    return f"Object with {field.lookup}={key} does not exist."
 
 
 def is_http_url(value: str) -> bool:

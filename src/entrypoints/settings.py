@@ -17,6 +17,7 @@ from typing import Any
 
 from paste.deploy.converters import asbool, asint
 
+from adapters.sqlalchemy.session import PoolSize
 from domain.services.auth import ACCESS_LIFETIME, REFRESH_LIFETIME, LoginThrottle
 
 GIB = 1024**3
@@ -43,8 +44,8 @@ class Settings:
     # Database connections: one per server thread, and a few more for the
     # work that runs beside requests (collections after commit, start-up).
     # ``load_settings`` sizes the pool from the server's threads when known.
-    db_pool_size: int = 10
-    db_pool_timeout: int = 10
+    db_pool_size: int = PoolSize.size
+    db_pool_timeout: int = PoolSize.timeout
 
 
 # The ini key of each optional field. A number must be positive, except in

@@ -13,7 +13,7 @@ from domain.errors import Invalid, NotAuthenticated, PermissionDenied
 from domain.model import User
 from domain.services.auth import Auth
 from domain.services.users import Users
-from domain.validation import BLANK, NOT_BOOL, REQUIRED, too_long
+from domain.validation import BLANK, NOT_BOOL, NOT_TEXT, REQUIRED, too_long
 from tests.unit.conftest import PASSWORDS, FakeClock, everything
 
 
@@ -103,7 +103,7 @@ def test_missing_blank_or_long_username(
     [
         (None, REQUIRED),
         ("", BLANK),
-        (12345678, BLANK),
+        (12345678, NOT_TEXT),
         ("p" * 4097, too_long(4096)),
     ],
 )

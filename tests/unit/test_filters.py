@@ -7,15 +7,16 @@ from typing import Any
 
 import pytest
 
-from adapters.memory import ACCESSORS, matches, ordered
+from adapters.memory import accessors, matches, ordered
 from domain import filters as f
 from domain.errors import Invalid
-from domain.filters import PRETRAINED_MODEL_FIELDS, parse_filter
+from domain.filters import parse_filter
 from domain.model import User
+from domain.resources import PRETRAINED_MODEL, USER
 
 
 def parse(raw: Any) -> f.FilterSpec:
-    return parse_filter(raw, PRETRAINED_MODEL_FIELDS)
+    return parse_filter(raw, PRETRAINED_MODEL.filters)
 
 
 def one(expression: dict[str, Any]) -> f.Expression:
@@ -164,7 +165,7 @@ def test_order_by_and_include_inactive() -> None:
 
 
 def test_every_whitelisted_field_is_accepted() -> None:
-    for name in PRETRAINED_MODEL_FIELDS:
+    for name in PRETRAINED_MODEL.filters:
         spec = parse(
             {"expressions": [{"type": "isnull", "field": name}], "order_by": [{"field": name}]}
         )
@@ -414,7 +415,7 @@ def test_text_that_no_database_keeps_is_invalid(kind: str, text: str, message: s
 # -- in-memory evaluation -------------------------------------------------------
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-USER_ACCESSORS = ACCESSORS[User]
+USER_ACCESSORS = accessors(USER)
 
 
 def people() -> list[User]:

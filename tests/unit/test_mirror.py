@@ -173,10 +173,22 @@ def test_bad_manifest_shapes_are_reported_per_field(mirror: Mirror) -> None:
         mirror.import_entry(SYSTEM, ["not", "an", "object"])
 
 
-def test_a_dry_run_fetches_nothing(mirror: Mirror, fetcher: MemoryFetcher) -> None:
+def test_a_dry_run_fetches_nothing_and_changes_nothing(
+    mirror: Mirror, fetcher: MemoryFetcher, uow: MemoryUnitOfWork
+) -> None:
+    frameworks = everything(uow.frameworks)
     result = mirror.import_entry(SYSTEM, entry(), dry_run=True)
     assert (result.model, result.file) == ("created", "skipped")
     assert fetcher.opened == []
+    assert everything(uow.models) == []
+    assert everything(uow.frameworks) == frameworks  # the new framework is gone too
+
+    mirror.import_entry(SYSTEM, entry(file=None, sha256=None))
+    uow.commit()
+    (model,) = everything(uow.models)
+    result = mirror.import_entry(SYSTEM, entry(description="changed"), dry_run=True)
+    assert result.model == "updated"
+    assert uow.models.get(model.pk).description == "ResNet-50"  # type: ignore[union-attr]
 
 
 def test_export_is_a_manifest_that_import_accepts(

@@ -24,7 +24,7 @@ from domain.errors import (
 from domain.model import BlobRef, Framework, PretrainedModel, User
 from domain.permissions import SYSTEM
 from domain.services.pretrained_models import PretrainedModels
-from domain.validation import BAD_URL, BLANK, NOT_INT, NOT_TEXT, REQUIRED, too_long
+from domain.validation import BAD_URL, BLANK, NOT_INT, NOT_NULL, NOT_TEXT, REQUIRED, too_long
 from tests.unit.conftest import MAX_FILE_SIZE, START, FakeClock, everything, stored_bytes
 
 WEIGHTS = b"weights"
@@ -291,8 +291,9 @@ def test_create_reports_each_missing_field(
 ) -> None:
     data = {k: v for k, v in model_data.items() if k != missing}
     assert invalid_fields(lambda: models.create(admin, data)) == {missing: [REQUIRED]}
+    # null is no value: refused as the API refuses it, not taken for absent
     assert invalid_fields(lambda: models.create(admin, {**data, missing: None})) == {
-        missing: [REQUIRED]
+        missing: [NOT_NULL]
     }
 
 

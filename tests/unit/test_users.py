@@ -10,12 +10,12 @@ import pytest
 
 from adapters.memory import MemoryUnitOfWork, PlainPasswordHasher
 from domain.errors import Conflict, Invalid, NotAuthenticated, NotFound, PermissionDenied
-from domain.filters import USER_FIELDS
 from domain.model import User
 from domain.permissions import SYSTEM
+from domain.resources import USER
 from domain.services.auth import BAD_CREDENTIALS, Auth
 from domain.services.users import Users
-from domain.validation import BLANK, NOT_BOOL, NOT_TEXT, REQUIRED, too_long
+from domain.validation import BLANK, NOT_BOOL, NOT_NULL, NOT_TEXT, REQUIRED, too_long
 from tests.unit.conftest import PASSWORDS, FakeClock, add_user
 
 DUPLICATE = "A user with that username already exists."
@@ -87,7 +87,7 @@ def test_list_filters_and_orders(
     assert names(descending) == ["user", "inactive", "bob", "admin"]
 
 
-@pytest.mark.parametrize("field", sorted(USER_FIELDS))
+@pytest.mark.parametrize("field", sorted(USER.filters))
 def test_every_user_field_may_be_filtered_and_ordered(
     field: str, users: Users, admin: User, user: User
 ) -> None:
@@ -592,7 +592,7 @@ def test_set_password(
 
 @pytest.mark.parametrize(
     ("password", "message"),
-    [(None, REQUIRED), ("", BLANK), (1234, BLANK), ("p" * 4097, too_long(4096))],
+    [(None, NOT_NULL), ("", BLANK), (1234, NOT_TEXT), ("p" * 4097, too_long(4096))],
 )
 def test_set_password_refuses_bad_passwords(
     password: Any, message: str, users: Users, auth: Auth, admin: User, user: User

@@ -1,7 +1,6 @@
 """Translate a domain ``FilterSpec`` into the WHERE and ORDER BY of a Select.
 
-The semantics are those of ``adapters.memory.matches`` and ``ordered``, which
-the shared contract tests hold every backend to:
+The semantics are specified in ``domain.filters``; in SQL they take:
 
 - two-valued logic: a comparison with a NULL value is false (not unknown),
   so ``invert`` of it is true; leaf predicates on nullable fields are
@@ -27,6 +26,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from domain import filters as f
+from domain.fields import Resource
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,30 @@ class SqlField:
 FieldMap = Mapping[str, SqlField]
 
 
-def column_field(column: Column[Any], *, nullable: bool | None = None) -> SqlField:
-    """A field that is a plain table column (nullable as the column is)."""
-    return SqlField(column, column.nullable if nullable is None else nullable)
+def resource_fields(
+    resource: Resource,
+    columns: Mapping[str, Column[Any]],
+    related: Mapping[str, Any] | None = None,
+    computed: Mapping[str, SqlField] | None = None,
+) -> dict[str, SqlField]:
+    """The SQL of every filterable field of ``resource``.
 
-
-def table_fields(columns: Mapping[str, Column[Any]], names: Iterable[str]) -> dict[str, SqlField]:
-    """Fields named like their columns, with ``pk`` the ``id`` column."""
-    return {name: column_field(columns["id" if name == "pk" else name]) for name in names}
+    A field is its column (``pk`` the ``id`` column, a reference its
+    ``<name>_id`` column), unless ``computed`` gives its expression; a dotted
+    field is an attribute of the outer-joined ``related`` alias of its head.
+    """
+    fields: dict[str, SqlField] = {}
+    for name in resource.filters:
+        head, _, attribute = name.partition(".")
+        if computed and name in computed:
+            fields[name] = computed[name]
+        elif attribute:
+            # Outer-joined, so NULL whenever the relation is missing.
+            fields[name] = SqlField(getattr((related or {})[head], attribute), nullable=True)
+        else:
+            column = "id" if name == "pk" else f"{name}_id" if resource[name].references else name
+            fields[name] = SqlField(columns[column], columns[column].nullable)
+    return fields
 
 
 class CodepointOrder(FunctionElement[str]):

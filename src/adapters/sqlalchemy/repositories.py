@@ -8,9 +8,10 @@ from sqlalchemy import ColumnElement, Table, exists, func, select, update
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from adapters.sqlalchemy import tables as t
-from adapters.sqlalchemy.filters import FieldMap, SqlField, apply_spec, column_field, table_fields
+from adapters.sqlalchemy.filters import FieldMap, SqlField, apply_spec, resource_fields
 from adapters.sqlalchemy.session import dialect_name
 from domain import filters as f
+from domain.fields import Resource
 from domain.model import DataDomain, Framework, Licence, PretrainedModel, User
 from domain.ports import (
     DomainRepository,
@@ -19,6 +20,7 @@ from domain.ports import (
     PretrainedModelRepository,
     UserRepository,
 )
+from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
 
 T = TypeVar("T")
 
@@ -26,7 +28,7 @@ T = TypeVar("T")
 class _SqlRepository(Generic[T]):
     entity: type[T]
     table: Table
-    field_kinds: f.Fields
+    resource: Resource
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -49,7 +51,7 @@ class _SqlRepository(Generic[T]):
         return list(self.session.scalars(statement))
 
     def _fields(self) -> FieldMap:
-        return table_fields(self.table.c, self.field_kinds)
+        return resource_fields(self.resource, self.table.c)
 
     def _first(self, *criteria: ColumnElement[bool]) -> T | None:
         statement = select(self.entity).where(*criteria).order_by(self.table.c.id).limit(1)
@@ -57,35 +59,35 @@ class _SqlRepository(Generic[T]):
 
 
 class SqlUsers(_SqlRepository[User], UserRepository):
-    entity, table, field_kinds = User, t.users, f.USER_FIELDS
+    entity, table, resource = User, t.users, USER
 
     def get_by_username(self, username: str) -> User | None:
         return self._first(t.users.c.username == username)
 
 
 class SqlFrameworks(_SqlRepository[Framework], FrameworkRepository):
-    entity, table, field_kinds = Framework, t.frameworks, f.FRAMEWORK_FIELDS
+    entity, table, resource = Framework, t.frameworks, FRAMEWORK
 
     def get_by_name_version(self, name: str, version: str) -> Framework | None:
         return self._first(t.frameworks.c.name == name, t.frameworks.c.version == version)
 
 
 class SqlDomains(_SqlRepository[DataDomain], DomainRepository):
-    entity, table, field_kinds = DataDomain, t.domains, f.DOMAIN_FIELDS
+    entity, table, resource = DataDomain, t.domains, DOMAIN
 
     def get_by_name(self, name: str) -> DataDomain | None:
         return self._first(t.domains.c.name == name)
 
 
 class SqlLicences(_SqlRepository[Licence], LicenceRepository):
-    entity, table, field_kinds = Licence, t.licences, f.LICENCE_FIELDS
+    entity, table, resource = Licence, t.licences, LICENCE
 
     def get_by_name(self, name: str) -> Licence | None:
         return self._first(t.licences.c.name == name)
 
 
 class SqlModels(_SqlRepository[PretrainedModel], PretrainedModelRepository):
-    entity, table, field_kinds = PretrainedModel, t.pretrained_models, f.PRETRAINED_MODEL_FIELDS
+    entity, table, resource = PretrainedModel, t.pretrained_models, PRETRAINED_MODEL
 
     def list(self, spec: f.FilterSpec) -> list[PretrainedModel]:
         """Models matching ``spec``, with their related records, in one query.
@@ -109,17 +111,8 @@ class SqlModels(_SqlRepository[PretrainedModel], PretrainedModelRepository):
     @staticmethod
     def _model_fields(related: dict[str, Any]) -> FieldMap:
         c = t.pretrained_models.c
-        plain = ("pk", "name", "description", "url", "metadata", "creation_time", "deletion_time")
-        fields = table_fields(c, plain)
-        fields["creator"] = column_field(c.creator_id)
-        fields["framework"] = column_field(c.framework_id)
-        fields["data"] = SqlField(c.data_sha256.is_not(None), nullable=False)
-        for name in f.PRETRAINED_MODEL_FIELDS:
-            if "." in name:
-                relation, attribute = name.split(".")
-                # Outer-joined, so NULL whenever the relation is missing.
-                fields[name] = SqlField(getattr(related[relation], attribute), nullable=True)
-        return fields
+        data = SqlField(c.data_sha256.is_not(None), nullable=False)
+        return resource_fields(PRETRAINED_MODEL, c, related, {"data": data})
 
     def get_for_update(self, pk: int) -> PretrainedModel | None:
         """Read the model again, its row locked: ``SELECT ... FOR UPDATE`` on

@@ -27,7 +27,7 @@ class PoolSize:
 
     size: int = 10
     overflow: int = 2
-    timeout: float = 10
+    timeout: int = 10
 
 
 def make_engine(url: str, pool: PoolSize | None = None, **kwargs: Any) -> Engine:

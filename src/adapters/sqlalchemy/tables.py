@@ -2,10 +2,14 @@
 
 Alembic's migrations create it; this module describes it for queries and
 mapping, and a test checks that both agree. Column names follow the domain
-dataclasses (``domain.model``); primary keys are ``id``, mapped as ``pk``.
+dataclasses (``domain.model``); primary keys are ``id``, mapped as ``pk``;
+text columns take their length from the fields' declarations
+(``domain.resources``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.mutable import MutableList
 
 from adapters.sqlalchemy.types import UTCDateTime
+from domain.fields import Resource
+from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -37,6 +43,13 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 SHA256_HEX = 64
 
 
+def _text(resource: Resource, name: str, **options: Any) -> Column[str]:
+    """A text column as ``resource`` declares the field: length and nullability."""
+    field = resource[name]
+    kind = String(field.max_length) if field.max_length is not None else Text
+    return Column(name, kind, nullable=field.nullable, **options)
+
+
 def _string_list(name: str) -> Column[list[str]]:
     """A JSON list of strings; in-place changes are tracked too."""
     return Column(name, MutableList.as_mutable(JSON()), nullable=False)
@@ -46,11 +59,11 @@ users = Table(
     "users",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("username", String(150), nullable=False, unique=True),
+    _text(USER, "username", unique=True),
     Column("password_hash", String(255), nullable=False),
-    Column("first_name", String(150), nullable=False),
-    Column("last_name", String(150), nullable=False),
-    Column("email", String(254), nullable=False),
+    _text(USER, "first_name"),
+    _text(USER, "last_name"),
+    _text(USER, "email"),
     Column("is_active", Boolean, nullable=False),
     Column("is_staff", Boolean, nullable=False),
     Column("is_superuser", Boolean, nullable=False),
@@ -63,8 +76,8 @@ frameworks = Table(
     "frameworks",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("version", String(100), nullable=False),
+    _text(FRAMEWORK, "name"),
+    _text(FRAMEWORK, "version"),
     UniqueConstraint("name", "version"),
 )
 
@@ -72,16 +85,16 @@ domains = Table(
     "domains",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(100), nullable=False, unique=True),
-    Column("description", String(200), nullable=False),
+    _text(DOMAIN, "name", unique=True),
+    _text(DOMAIN, "description"),
 )
 
 licences = Table(
     "licences",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(100), nullable=False, unique=True),
-    Column("url", String(200), nullable=False),
+    _text(LICENCE, "name", unique=True),
+    _text(LICENCE, "url"),
     _string_list("domains"),
     _string_list("permissions"),
     _string_list("limitations"),
@@ -103,10 +116,10 @@ pretrained_models = Table(
         "licence_id", ForeignKey("licences.id", ondelete="RESTRICT"), nullable=False, index=True
     ),
     Column("creator_id", ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True),
-    Column("name", String(200), nullable=False),
-    Column("description", Text, nullable=False),
-    Column("url", String(200), nullable=False),
-    Column("metadata", Text, nullable=False),
+    _text(PRETRAINED_MODEL, "name"),
+    _text(PRETRAINED_MODEL, "description"),
+    _text(PRETRAINED_MODEL, "url"),
+    _text(PRETRAINED_MODEL, "metadata"),
     Column("creation_time", UTCDateTime, nullable=False),
     Column("deletion_time", UTCDateTime, nullable=True),
     Column("data_sha256", String(SHA256_HEX), nullable=True, index=True),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from domain.filters import DOMAIN_FIELDS
 from domain.model import DataDomain
 from domain.ports import UnitOfWork
+from domain.resources import DOMAIN
 from domain.services._base import ReadableResource
 
 
 class Domains(ReadableResource[DataDomain]):
-    fields = DOMAIN_FIELDS
+    resource = DOMAIN
 
     def __init__(self, uow: UnitOfWork) -> None:
         super().__init__(uow.domains)

@@ -6,19 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.errors import Conflict, Invalid
-from domain.filters import FRAMEWORK_FIELDS
 from domain.model import Framework
 from domain.permissions import Actor, require_admin
 from domain.ports import UnitOfWork
+from domain.resources import FRAMEWORK
 from domain.services._base import ReadableResource
-from domain.validation import Reader, present
-
-NAME_MAX = 200
-VERSION_MAX = 100
+from domain.validation import read_body
 
 
 class Frameworks(ReadableResource[Framework]):
-    fields = FRAMEWORK_FIELDS
+    resource = FRAMEWORK
 
     def __init__(self, uow: UnitOfWork) -> None:
         super().__init__(uow.frameworks)
@@ -60,13 +57,9 @@ class Frameworks(ReadableResource[Framework]):
         return found or self.create(actor, values)
 
     def _read(self, data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
-        reader = Reader(data, partial)
-        values = {
-            "name": reader.text("name", max_length=NAME_MAX),
-            "version": reader.text("version", max_length=VERSION_MAX),
-        }
-        reader.errors.raise_if_any()
-        return present(values)
+        values, errors = read_body(FRAMEWORK, data, partial=partial)
+        errors.raise_if_any()
+        return values
 
     def _check_unique(self, candidate: Framework, pk: int | None = None) -> None:
         found = self.uow.frameworks.get_by_name_version(candidate.name, candidate.version)

@@ -6,20 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.errors import Conflict, Invalid
-from domain.filters import LICENCE_FIELDS
 from domain.model import SUBDESCRIPTOR_TYPES, Licence
 from domain.permissions import Actor, require_admin
 from domain.ports import UnitOfWork
+from domain.resources import LICENCE
 from domain.services._base import ReadableResource
-from domain.validation import REQUIRED, Reader, present, text_problem
+from domain.validation import REQUIRED, read_body, text_problem
 
-NAME_MAX = 100
-URL_MAX = 200
 SUBDESCRIPTOR_METHODS = ("add", "remove")
 
 
 class Licences(ReadableResource[Licence]):
-    fields = LICENCE_FIELDS
+    resource = LICENCE
 
     def __init__(self, uow: UnitOfWork) -> None:
         super().__init__(uow.licences)
@@ -81,13 +79,9 @@ class Licences(ReadableResource[Licence]):
         return licence
 
     def _read(self, data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
-        reader = Reader(data, partial)
-        values = {
-            "name": reader.text("name", max_length=NAME_MAX),
-            "url": reader.url("url", max_length=URL_MAX),
-        }
-        reader.errors.raise_if_any()
-        return present(values)
+        values, errors = read_body(LICENCE, data, partial=partial)
+        errors.raise_if_any()
+        return values
 
     def _check_unique(self, name: str, pk: int | None = None) -> None:
         found = self.uow.licences.get_by_name(name)

@@ -17,22 +17,23 @@ so an entry that breaks a rule fails with the API's own message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from domain.errors import Invalid
+from domain.fields import Field
 from domain.filters import Exact, FilterSpec
-from domain.model import BlobRef, PretrainedModel
+from domain.model import BlobRef, Framework, PretrainedModel
 from domain.permissions import Actor, require_admin
 from domain.ports import BlobStore, Fetcher, FileSink, UnitOfWork
+from domain.resources import PRETRAINED_MODEL
 from domain.services.frameworks import Frameworks
 from domain.services.pretrained_models import PretrainedModels
+from domain.transfer import Progress
+from domain.validation import value_problem
 
-MODEL_FIELDS = ("name", "domain", "licence", "url", "description", "metadata")
 SHA256_PATTERN = re.compile(r"^[0-9a-fA-F]{64}\Z")
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,10 @@ class Mirror:
         if not isinstance(entry, Mapping):
             raise Invalid("Each manifest entry must be a JSON object.")
         location, sha256 = self._file_fields(entry)
-        framework = self._framework(actor, entry.get("framework"))
-        data = {name: entry[name] for name in MODEL_FIELDS if name in entry}
-        data["framework"] = framework.pk
-        model = self._find(entry.get("name"), framework.pk)
+        data = {f.name: entry[f.name] for f in PRETRAINED_MODEL.exported if f.name in entry}
+        if "framework" in data:
+            data["framework"] = self._framework(actor, data["framework"]).pk
+        model = self._find(data)
         if model is None:
             model = self.models.create(actor, data)
             outcome = "created"
@@ -125,15 +126,7 @@ class Mirror:
         written: dict[str, str] = {}
         entries = []
         for model in self.models.list(actor, {"order_by": [{"field": "pk"}]}):
-            entry: dict[str, Any] = {
-                "name": model.name,
-                "framework": {"name": model.framework.name, "version": model.framework.version},
-                "domain": model.domain.name,
-                "licence": model.licence.name,
-                "url": model.url,
-                "description": model.description,
-                "metadata": model.metadata,
-            }
+            entry = {f.name: _exported(model, f) for f in PRETRAINED_MODEL.exported}
             ref = model.blob
             if ref is not None:
                 if sink is not None:
@@ -159,15 +152,17 @@ class Mirror:
             raise Invalid(fields=errors)
         return location, sha256
 
-    def _framework(self, actor: Actor, raw: Any) -> Any:
+    def _framework(self, actor: Actor, raw: Any) -> Framework:
+        """The framework an entry names by its exported fields, created when
+        missing; a bad field is reported as ``framework.<field>``."""
         if not isinstance(raw, Mapping):
             raise Invalid.field("framework", 'Give an object {"name": ..., "version": ...}.')
         name, version = raw.get("name"), raw.get("version")
         try:
             if isinstance(name, str) and isinstance(version, str):
                 return self.frameworks.get_or_create(actor, name, version)
-            given = {k: v for k, v in (("name", name), ("version", version)) if v is not None}
-            return self.frameworks.create(actor, given)  # reports the bad fields
+            # Reports each bad field as the API's framework create would.
+            return self.frameworks.create(actor, raw)
         except Invalid as exc:
             # Name the framework's fields as the manifest nests them.
             raise Invalid(
@@ -175,12 +170,13 @@ class Mirror:
                 fields={f"framework.{field}": msgs for field, msgs in exc.fields.items()},
             ) from None
 
-    def _find(self, name: Any, framework_pk: int | None) -> PretrainedModel | None:
-        if not isinstance(name, str) or framework_pk is None:
-            return None  # create() then reports the name with the API's message
-        spec = FilterSpec(
-            (Exact("name", name), Exact("framework", framework_pk)), include_inactive=True
-        )
+    def _find(self, data: Mapping[str, Any]) -> PretrainedModel | None:
+        """The model with the entry's key, deleted or not; None when the key is
+        incomplete (``create`` then reports the field with the API's message)."""
+        key = PRETRAINED_MODEL.key
+        if any(value_problem(PRETRAINED_MODEL[name], data.get(name)) for name in key):
+            return None
+        spec = FilterSpec(tuple(Exact(name, data[name]) for name in key), include_inactive=True)
         found = self.uow.models.list(spec)
         return found[0] if found else None
 
@@ -190,16 +186,20 @@ class Mirror:
         return ref if ref is not None and self.store.exists(ref) else None
 
 
+def _exported(model: PretrainedModel, field: Field) -> Any:
+    """A field's value in a manifest: a record that pks cannot name across
+    registries (a framework) travels as its own exported fields, another
+    (a domain, a licence) as the field that names it in a body."""
+    value = getattr(model, field.name)
+    if field.references is None:
+        return value
+    if field.lookup != "pk":
+        return getattr(value, field.lookup)
+    return {f.name: getattr(value, f.name) for f in field.references.exported}
+
+
 def _snapshot(model: PretrainedModel) -> tuple[Any, ...]:
-    return (
-        model.name,
-        model.framework.pk,
-        model.domain.name,
-        model.licence.name,
-        model.url,
-        model.description,
-        model.metadata,
-    )
+    return tuple(_exported(model, field) for field in PRETRAINED_MODEL.exported)
 
 
 class _Counting:

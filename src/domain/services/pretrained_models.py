@@ -9,14 +9,14 @@ from typing import Any, BinaryIO
 
 from domain.clock import Clock
 from domain.errors import Conflict, Gone, Invalid, NotFound, TooLarge, UnsupportedFileType
-from domain.filters import PRETRAINED_MODEL_FIELDS, IsNull, parse_filter
+from domain.fields import Field
+from domain.filters import IsNull, parse_filter
 from domain.model import BlobRef, PretrainedModel
 from domain.permissions import Actor, is_system, require_admin, require_authenticated
 from domain.ports import BlobStore, UnitOfWork
-from domain.validation import Reader, present
-
-NAME_MAX = 200
-URL_MAX = 200
+from domain.resources import PRETRAINED_MODEL
+from domain.services._base import existing
+from domain.validation import read_body
 
 
 @dataclass
@@ -46,7 +46,7 @@ class PretrainedModels:
     def list(self, actor: Actor, raw_filter: Any = None) -> list[PretrainedModel]:
         """Models matching the filter; soft-deleted ones only on request."""
         require_authenticated(actor)
-        spec = parse_filter(raw_filter, PRETRAINED_MODEL_FIELDS)
+        spec = parse_filter(raw_filter, PRETRAINED_MODEL.filters)
         if not spec.include_inactive:
             spec = spec.narrowed(IsNull("deletion_time"))
         return self.uow.models.list(spec)
@@ -57,8 +57,7 @@ class PretrainedModels:
 
     def create(self, actor: Actor, data: Mapping[str, Any]) -> PretrainedModel:
         user = require_admin(actor)
-        values = self._read(data, partial=False)
-        values.setdefault("metadata", "")
+        values = self._read(data, partial=False, creating=True)
         model = PretrainedModel(
             **values,
             creator=None if is_system(user) else user,
@@ -217,10 +216,7 @@ class PretrainedModels:
     # -- helpers ----------------------------------------------------------
 
     def _get(self, pk: int) -> PretrainedModel:
-        model = self.uow.models.get(pk)
-        if model is None:
-            raise NotFound()
-        return model
+        return existing(self.uow.models.get(pk))
 
     def _get_writable(self, pk: int) -> PretrainedModel:
         model = self._get(pk)
@@ -229,10 +225,7 @@ class PretrainedModels:
 
     def _locked(self, pk: int) -> PretrainedModel:
         """The model, its row locked until the unit of work ends."""
-        model = self.uow.models.get_for_update(pk)
-        if model is None:
-            raise NotFound()
-        return model
+        return existing(self.uow.models.get_for_update(pk))
 
     def _locked_writable(self, pk: int) -> PretrainedModel:
         model = self._locked(pk)
@@ -255,31 +248,23 @@ class PretrainedModels:
                 blobs.release(ref)
                 collect_after_commit(self.uow, self.store, ref)
 
-    def _read(self, data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
-        reader = Reader(data, partial)
-        values = {
-            "name": reader.text("name", max_length=NAME_MAX),
-            "description": reader.text("description", allow_blank=True),
-            "url": reader.url("url", max_length=URL_MAX),
-            "metadata": reader.text("metadata", required=False, allow_blank=True),
+    def _read(
+        self, data: Mapping[str, Any], partial: bool, creating: bool = False
+    ) -> dict[str, Any]:
+        values, errors = read_body(
+            PRETRAINED_MODEL, data, partial=partial, creating=creating, lookup=self._record
+        )
+        errors.raise_if_any()
+        return values
+
+    def _record(self, field: Field, key: Any) -> Any:
+        """The framework (by pk), domain or licence (by name) a body names."""
+        finders = {
+            "framework": self.uow.frameworks.get,
+            "domain": self.uow.domains.get_by_name,
+            "licence": self.uow.licences.get_by_name,
         }
-        framework_pk = reader.integer("framework")
-        if framework_pk is not Reader.MISSING:
-            values["framework"] = self.uow.frameworks.get(framework_pk) or _missing(
-                reader, "framework", f'Invalid pk "{framework_pk}" - object does not exist.'
-            )
-        domain_name = reader.text("domain")
-        if domain_name is not Reader.MISSING:
-            values["domain"] = self.uow.domains.get_by_name(domain_name) or _missing(
-                reader, "domain", f"Object with name={domain_name} does not exist."
-            )
-        licence_name = reader.text("licence")
-        if licence_name is not Reader.MISSING:
-            values["licence"] = self.uow.licences.get_by_name(licence_name) or _missing(
-                reader, "licence", f"Object with name={licence_name} does not exist."
-            )
-        reader.errors.raise_if_any()
-        return present(values)
+        return finders[field.name](key)
 
 
 def collect_after_commit(uow: UnitOfWork, store: BlobStore, ref: BlobRef) -> None:
@@ -291,11 +276,6 @@ def collect_after_commit(uow: UnitOfWork, store: BlobStore, ref: BlobRef) -> Non
 def _check_writable(model: PretrainedModel) -> None:
     if model.is_deleted:
         raise Conflict("This pretrained model is deleted and read-only; reinstate it first.")
-
-
-def _missing(reader: Reader, name: str, message: str) -> object:
-    reader.errors.add(name, message)
-    return Reader.MISSING
 
 
 def check_download_params(params: Any) -> None:

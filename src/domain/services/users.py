@@ -13,16 +13,14 @@ from typing import Any
 
 from domain.clock import Clock
 from domain.errors import Conflict, NotFound, PermissionDenied
-from domain.filters import USER_FIELDS, parse_filter
+from domain.filters import parse_filter
 from domain.model import User
-from domain.permissions import Actor, require_admin, require_authenticated
+from domain.permissions import Actor, is_admin, require_admin, require_authenticated
 from domain.ports import PasswordHasher, UnitOfWork
-from domain.validation import BLANK, REQUIRED, Reader, present, text_problem, too_long
+from domain.resources import USER
+from domain.services._base import existing
+from domain.validation import FieldErrors, read_body, text_problem
 
-USERNAME_MAX = 150
-PASSWORD_MAX = 4096
-NAME_MAX = 150
-EMAIL_MAX = 254
 USERNAME_PATTERN = re.compile(r"^[\w.@+-]+\Z")
 RESERVED_USERNAMES = frozenset({"list", "create"})
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
@@ -36,43 +34,40 @@ class Users:
 
     def list(self, actor: Actor, raw_filter: Any = None) -> list[User]:
         require_admin(actor)
-        return self.uow.users.list(parse_filter(raw_filter, USER_FIELDS))
+        return self.uow.users.list(parse_filter(raw_filter, USER.filters))
 
     def retrieve(self, actor: Actor, pk: int) -> User:
         """A user by pk: admins see anyone, users only themselves."""
         user = require_authenticated(actor)
-        if not user.is_staff and user.pk != pk:
+        if not is_admin(user) and user.pk != pk:
             raise PermissionDenied()
-        return self._get(self.uow.users.get(pk))
+        return existing(self.uow.users.get(pk))
 
     def get_by_username(self, actor: Actor, username: str) -> User:
         user = require_authenticated(actor)
-        if not user.is_staff and user.username != username:
+        if not is_admin(user) and user.username != username:
             raise PermissionDenied()
         if text_problem(username) is not None:
             raise NotFound()  # no account can have such a name
-        return self._get(self.uow.users.get_by_username(username))
+        return existing(self.uow.users.get_by_username(username))
 
     def create(self, actor: Actor, data: Mapping[str, Any]) -> User:
         """A new account; the password is stored only as a slow salted hash."""
         require_admin(actor)
-        reader = Reader(data, partial=False)
-        values = self._read(reader, None)
-        password = self._password(reader, data, required=True)
-        reader.errors.raise_if_any()
-        user = User(**present(values), date_joined=self.clock.now())
-        user.password_hash = self.hasher.hash(password)
+        values = self._read(data, None, partial=False)
+        password = values.pop("password")
+        user = User(
+            **values, password_hash=self.hasher.hash(password), date_joined=self.clock.now()
+        )
         self.uow.users.add(user)
         return user
 
     def update(self, actor: Actor, pk: int, data: Mapping[str, Any], partial: bool = False) -> User:
         """Full (PUT) or partial (PATCH) update; a ``password`` changes it."""
         admin = require_admin(actor)
-        user = self._get(self.uow.users.get(pk))
-        reader = Reader(data, partial)
-        values = present(self._read(reader, user))
-        password = self._password(reader, data, required=False)
-        reader.errors.raise_if_any()
+        user = existing(self.uow.users.get(pk))
+        values = self._read(data, user, partial=partial)
+        password = values.pop("password", None)
         if user.pk == admin.pk and (
             values.get("is_active") is False or values.get("is_staff") is False
         ):
@@ -92,7 +87,7 @@ class Users:
     def deactivate(self, actor: Actor, pk: int) -> None:
         """Destroy: the account stays, inactive, and its tokens stop working."""
         admin = require_admin(actor)
-        user = self._get(self.uow.users.get(pk))
+        user = existing(self.uow.users.get(pk))
         if user.pk == admin.pk:
             raise Conflict("You cannot deactivate your own account.")
         if user.is_active:
@@ -102,68 +97,37 @@ class Users:
     def set_password(self, actor: Actor, username: str, password: Any) -> User:
         """Change a user's password by name (an admin's or script's action)."""
         require_admin(actor)
-        user = self._get(self.uow.users.get_by_username(username))
-        reader = Reader({"password": password}, partial=False)
-        new = self._password(reader, {"password": password}, required=True)
-        reader.errors.raise_if_any()
-        self._change_password(user, new)
+        user = existing(self.uow.users.get_by_username(username))
+        values, errors = read_body(USER, {"password": password}, partial=True)
+        errors.raise_if_any()
+        self._change_password(user, values["password"])
         return user
 
     def _change_password(self, user: User, password: str) -> None:
         user.password_hash = self.hasher.hash(password)
         user.revoke_tokens()
 
-    @staticmethod
-    def _get(user: User | None) -> User:
-        if user is None:
-            raise NotFound()
-        return user
+    def _read(self, data: Mapping[str, Any], current: User | None, partial: bool) -> dict:
+        """The body's fields, checked, with the rules on usernames and emails."""
+        values, errors = read_body(USER, data, partial=partial, creating=current is None)
+        self._check_username(values.get("username"), current, errors)
+        email = values.get("email")
+        if email and not EMAIL_PATTERN.match(email):
+            errors.add("email", "Enter a valid email address.")
+        errors.raise_if_any()
+        return values
 
-    def _read(self, reader: Reader, current: User | None) -> dict[str, Any]:
-        username = reader.text("username", max_length=USERNAME_MAX)
-        if isinstance(username, str):
-            if not USERNAME_PATTERN.match(username):
-                reader.errors.add(
-                    "username",
-                    "Enter a valid username: letters, digits and @/./+/-/_ only.",
-                )
-            elif username.isdigit() or username in RESERVED_USERNAMES:
-                # /v1/users/{username} must not be read as a pk or an action.
-                reader.errors.add("username", "This username is reserved or looks like a number.")
-            else:
-                other = self.uow.users.get_by_username(username)
-                if other is not None and other is not current:
-                    reader.errors.add("username", "A user with that username already exists.")
-        email = reader.text("email", max_length=EMAIL_MAX, required=False, allow_blank=True)
-        if isinstance(email, str) and email and not EMAIL_PATTERN.match(email):
-            reader.errors.add("email", "Enter a valid email address.")
-        return {
-            "username": username,
-            "first_name": reader.text(
-                "first_name", max_length=NAME_MAX, required=False, allow_blank=True
-            ),
-            "last_name": reader.text(
-                "last_name", max_length=NAME_MAX, required=False, allow_blank=True
-            ),
-            "email": email,
-            "is_active": reader.boolean("is_active"),
-            "is_staff": reader.boolean("is_staff"),
-            "is_superuser": reader.boolean("is_superuser"),
-        }
-
-    @staticmethod
-    def _password(reader: Reader, data: Mapping[str, Any], *, required: bool) -> str:
-        """The new password, checked; "" when absent and not required."""
-        password = data.get("password")
-        if password is None:
-            if required:
-                reader.errors.add("password", REQUIRED)
-        elif not isinstance(password, str) or not password:
-            reader.errors.add("password", BLANK)
-        elif (problem := text_problem(password)) is not None:
-            reader.errors.add("password", problem)
-        elif len(password) > PASSWORD_MAX:
-            reader.errors.add("password", too_long(PASSWORD_MAX))
+    def _check_username(
+        self, username: str | None, current: User | None, errors: FieldErrors
+    ) -> None:
+        if username is None:
+            return
+        if not USERNAME_PATTERN.match(username):
+            errors.add("username", "Enter a valid username: letters, digits and @/./+/-/_ only.")
+        elif username.isdigit() or username in RESERVED_USERNAMES:
+            # /v1/users/{username} must not be read as a pk or an action.
+            errors.add("username", "This username is reserved or looks like a number.")
         else:
-            return password
-        return ""
+            other = self.uow.users.get_by_username(username)
+            if other is not None and other is not current:
+                errors.add("username", "A user with that username already exists.")

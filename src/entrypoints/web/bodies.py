@@ -24,7 +24,7 @@ def json_body(request: Request, *, optional: bool = False) -> Any:
     return _decode(request, optional)
 
 
-def validated(request: Request, schema: colander.MappingSchema, *, optional: bool = False) -> dict:
+def validated(request: Request, schema: colander.SchemaNode, *, optional: bool = False) -> dict:
     """The JSON object body checked against ``schema`` (unknown keys dropped)."""
     body = _decode(request, optional)
     if body is None:

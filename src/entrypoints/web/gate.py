@@ -25,6 +25,7 @@ from domain.services.auth import ACCESS, TokenCheck
 from entrypoints.web import REGISTRY_KEY
 from entrypoints.web.bodies import MAX_JSON_BODY
 from entrypoints.web.routes import ROUTES, view_methods
+from entrypoints.web.security import bearer_token
 from entrypoints.web.uploads import MULTIPART_FRAMING, least_file_size
 
 # The only methods whose views read a body.
@@ -126,10 +127,8 @@ class BodyGate:
 
 
 def _bearer(header: str) -> str | None:
-    """The token of an ``Authorization: Bearer`` header, as the security
-    policy reads it (None: absent or malformed)."""
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    """The token the security policy would read (None: absent or malformed)."""
+    try:
+        return bearer_token(header)
+    except NotAuthenticated:
         return None
-    return token

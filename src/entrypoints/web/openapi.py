@@ -20,9 +20,10 @@ from importlib import metadata
 from typing import Any
 
 from domain import filters
-from domain.filters import COMPARE_OPERATORS, Fields, Kind
+from domain import resources as r
+from domain.fields import Field, Kind, Resource
+from domain.filters import COMPARE_OPERATORS, Fields
 from domain.model import SUBDESCRIPTOR_TYPES
-from domain.services import frameworks, licences, pretrained_models, users
 from domain.services.licences import SUBDESCRIPTOR_METHODS
 from entrypoints.web.bodies import MAX_JSON_BODY
 from entrypoints.web.errors import AUTHENTICATE
@@ -77,117 +78,91 @@ SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 
 # -- resources (responses) ----------------------------------------------------
 
-FRAMEWORK = _obj(
-    {"pk": {"type": "integer"}, "name": {"type": "string"}, "version": {"type": "string"}},
-    ("pk", "name", "version"),
-    additionalProperties=False,
-)
-DOMAIN = _obj(
-    {
-        "pk": {"type": "integer"},
-        "name": {"type": "string", "description": "The short code, e.g. `od`."},
-        "description": {"type": "string", "description": "e.g. `Object Detection`."},
-    },
-    ("pk", "name", "description"),
-    additionalProperties=False,
-)
+
 _STRINGS = {"type": "array", "items": {"type": "string"}}
-LICENCE = _obj(
-    {
-        "pk": {"type": "integer"},
-        "name": {"type": "string"},
-        "url": {"type": "string"},
-        **{kind: _STRINGS for kind in SUBDESCRIPTOR_TYPES},
-    },
-    ("pk", "name", "url", *SUBDESCRIPTOR_TYPES),
-    additionalProperties=False,
+_JSON_TYPES = {Kind.INT: "integer", Kind.STR: "string", Kind.BOOL: "boolean"}
+
+
+def _shown(field: Field) -> Schema:
+    """How a response shows ``field``, from its declaration."""
+    if field.kind is Kind.DATETIME:
+        schema: Schema = dict(TIMESTAMP)
+    elif field.kind is Kind.STR_LIST:
+        schema = dict(_STRINGS)
+    else:
+        schema = {"type": _JSON_TYPES[field.kind]}
+    if field.nullable:
+        schema["type"] = [schema["type"], "null"]
+    if field.description:
+        schema["description"] = field.description
+    return schema
+
+
+def _response(resource: Resource, **shown: Schema) -> Schema:
+    """Every field of ``resource`` but the write-only ones; ``shown`` replaces
+    the schema of those the API shows otherwise than they are written."""
+    if unknown := set(shown) - {f.name for f in resource}:
+        raise ValueError(f"{resource.name} has no field {', '.join(sorted(unknown))}")
+    properties = {f.name: shown.get(f.name) or _shown(f) for f in resource if not f.write_only}
+    return _obj(properties, tuple(properties), additionalProperties=False)
+
+
+FRAMEWORK = _response(r.FRAMEWORK)
+DOMAIN = _response(r.DOMAIN)
+LICENCE = _response(r.LICENCE)
+MODEL = _response(
+    r.PRETRAINED_MODEL,
+    framework=_ref("Framework"),
+    domain={"type": "string", "description": "The domain's description."},
+    licence={"type": "string", "description": "The licence's name."},
+    data_size={"type": ["integer", "null"], "minimum": 1, "description": "Bytes."},
+    data_sha256={**SHA256, "type": ["string", "null"]},
 )
-MODEL = _obj(
-    {
-        "pk": {"type": "integer"},
-        "framework": _ref("Framework"),
-        "domain": {"type": "string", "description": "The domain's description."},
-        "licence": {"type": "string", "description": "The licence's name."},
-        "data": {"type": "boolean", "description": "Whether a file is attached."},
-        "creator": {"type": ["integer", "null"], "description": "The pk of its creator."},
-        "creation_time": TIMESTAMP,
-        "deletion_time": {**TIMESTAMP, "type": ["string", "null"], "description": "Soft delete."},
-        "url": {"type": "string"},
-        "description": {"type": "string"},
-        "name": {"type": "string"},
-        "metadata": {"type": "string"},
-        "data_size": {"type": ["integer", "null"], "minimum": 1, "description": "Bytes."},
-        "data_sha256": {**SHA256, "type": ["string", "null"]},
-    },
-    (
-        "pk",
-        "framework",
-        "domain",
-        "licence",
-        "data",
-        "creator",
-        "creation_time",
-        "deletion_time",
-        "url",
-        "description",
-        "name",
-        "metadata",
-        "data_size",
-        "data_sha256",
-    ),
-    additionalProperties=False,
-)
-USER = _obj(
-    {
-        "pk": {"type": "integer"},
-        "username": {"type": "string"},
-        "first_name": {"type": "string"},
-        "last_name": {"type": "string"},
-        "email": {"type": "string"},
-        "is_active": {"type": "boolean"},
-        "is_staff": {"type": "boolean"},
-        "is_superuser": {"type": "boolean"},
-        "date_joined": TIMESTAMP,
-        "last_login": {**TIMESTAMP, "type": ["string", "null"]},
-    },
-    (
-        "pk",
-        "username",
-        "first_name",
-        "last_name",
-        "email",
-        "is_active",
-        "is_staff",
-        "is_superuser",
-        "date_joined",
-        "last_login",
-    ),
-    additionalProperties=False,
-)
+USER = _response(r.USER)
 
 # -- request bodies -----------------------------------------------------------
 
 
-def _writable(properties: Mapping[str, Schema], required: tuple[str, ...], example: Schema) -> dict:
-    """The body of create and full update (with ``required``) and partial update."""
-    description = "Read-only and unknown fields are ignored; `null` counts as absent."
+def _field(field: Field, **extra: Any) -> Schema:
+    """The schema of a writable field, from its declaration."""
+    if field.kind is Kind.STR:
+        schema = _url(field.max_length) if field.url else _text(field.max_length, blank=field.blank)
+    else:
+        schema = {"type": {Kind.INT: "integer", Kind.BOOL: "boolean"}[field.kind]}
+    if field.description:
+        schema["description"] = field.description
+    if field.write_only:
+        schema["writeOnly"] = True
+    return {**schema, **extra}
+
+
+def _body(
+    resource: Resource, *, creating: bool, example: Schema, partial: bool = False, note: str = ""
+) -> Schema:
+    """The body of a create (``creating``), a full update or a ``partial`` one."""
+    properties = {
+        f.name: _field(f, **({"pattern": r"^[\w.@+-]+$"} if f is r.USER["username"] else {}))
+        for f in resource.writable
+    }
+    required = [
+        f.name
+        for f in resource.writable
+        if f.required and not partial and (creating or not f.write_only)
+    ]
+    description = f"Read-only and unknown fields are ignored; `null` is refused. {note}"
+    return _obj(properties, tuple(required), description=description.strip(), example=example)
+
+
+def _writable(resource: Resource, example: Schema) -> dict:
+    """The body of create and full update, and of partial update."""
     return {
-        "full": _obj(properties, required, description=description, example=example),
-        "partial": _obj(properties, description=description, example=example),
+        "full": _body(resource, creating=True, example=example),
+        "partial": _body(resource, creating=False, example=example, partial=True),
     }
 
 
 MODEL_BODY = _writable(
-    {
-        "framework": {"type": "integer", "description": "The pk of a framework."},
-        "domain": _text(blank=False, description="The short name of a domain, e.g. `ic`."),
-        "licence": _text(blank=False, description="The name of a licence."),
-        "url": _url(pretrained_models.URL_MAX),
-        "description": _text(),
-        "name": _text(pretrained_models.NAME_MAX, blank=False),
-        "metadata": _text(description='Free text; `""` when not given on create.'),
-    },
-    ("framework", "domain", "licence", "url", "description", "name"),
+    r.PRETRAINED_MODEL,
     {
         "framework": 1,
         "domain": "ic",
@@ -197,50 +172,27 @@ MODEL_BODY = _writable(
         "name": "resnet50",
     },
 )
-FRAMEWORK_BODY = _writable(
-    {
-        "name": _text(frameworks.NAME_MAX, blank=False),
-        "version": _text(frameworks.VERSION_MAX, blank=False),
-    },
-    ("name", "version"),
-    {"name": "pytorch", "version": "2.4"},
-)
+FRAMEWORK_BODY = _writable(r.FRAMEWORK, {"name": "pytorch", "version": "2.4"})
 LICENCE_BODY = _writable(
-    {"name": _text(licences.NAME_MAX, blank=False), "url": _url(licences.URL_MAX)},
-    ("name", "url"),
-    {"name": "CC-BY-4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
+    r.LICENCE, {"name": "CC-BY-4.0", "url": "https://creativecommons.org/licenses/by/4.0/"}
 )
-_USER_FIELDS: dict[str, Schema] = {
-    "username": _text(
-        users.USERNAME_MAX,
-        blank=False,
-        pattern=r"^[\w.@+-]+$",
-        description="Letters, digits and @/./+/-/_; not all digits, not `list` or `create`.",
-    ),
-    "password": _text(users.PASSWORD_MAX, blank=False, writeOnly=True),
-    "first_name": _text(users.NAME_MAX),
-    "last_name": _text(users.NAME_MAX),
-    "email": _text(users.EMAIL_MAX, description='An email address, or `""`.'),
-    "is_active": {"type": "boolean"},
-    "is_staff": {"type": "boolean"},
-    "is_superuser": {"type": "boolean"},
-}
+_CHANGES_PASSWORD = "A `password` changes it and revokes the user's tokens."
 USER_BODY = {
-    "create": _obj(
-        _USER_FIELDS,
-        ("username", "password"),
-        example={"username": "alice", "password": "correct horse battery"},
+    "create": _body(
+        r.USER, creating=True, example={"username": "alice", "password": "correct horse battery"}
     ),
-    "full": _obj(
-        _USER_FIELDS,
-        ("username",),
-        description="A `password` changes it and revokes the user's tokens.",
+    "full": _body(
+        r.USER,
+        creating=False,
         example={"username": "alice", "is_staff": False},
+        note=_CHANGES_PASSWORD,
     ),
-    "partial": _obj(
-        _USER_FIELDS,
-        description="A `password` changes it and revokes the user's tokens.",
+    "partial": _body(
+        r.USER,
+        creating=False,
+        partial=True,
         example={"is_staff": True},
+        note=_CHANGES_PASSWORD,
     ),
 }
 SUBDESCRIPTORS_BODY = _obj(
@@ -1039,11 +991,11 @@ def build_document(routes: Mapping[str, Route] = ROUTES) -> dict[str, Any]:
         "DownloadRequest": DOWNLOAD_BODY,
     }
     for prefix, fields in (
-        ("PretrainedModel", filters.PRETRAINED_MODEL_FIELDS),
-        ("Framework", filters.FRAMEWORK_FIELDS),
-        ("Domain", filters.DOMAIN_FIELDS),
-        ("Licence", filters.LICENCE_FIELDS),
-        ("User", filters.USER_FIELDS),
+        ("PretrainedModel", r.PRETRAINED_MODEL.filters),
+        ("Framework", r.FRAMEWORK.filters),
+        ("Domain", r.DOMAIN.filters),
+        ("Licence", r.LICENCE.filters),
+        ("User", r.USER.filters),
     ):
         schemas.update(_filter_schemas(prefix, fields))
     document = {

@@ -1,8 +1,10 @@
-"""Colander schemas of the request bodies: types at the edge, rules in the domain.
+"""Colander schemas of the request bodies: shapes at the edge, rules in the domain.
 
-Every field is optional here (``missing=drop``); what is required, how long
-a name may be and which references exist are domain rules. Unknown and
-read-only fields are dropped, as the UFDL server does.
+A resource's create and update body keeps the fields its declaration marks
+writable (``domain.resources``) and drops unknown and read-only ones, as the
+UFDL server does; their values are checked by the domain's ``read_body``,
+the one validator the batch scripts call too. The other bodies are checked
+here, field by field.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Any
 
 import colander
 
-NOT_NULL = "This field may not be null."
+from domain.fields import Resource
+from domain.resources import FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
+from domain.validation import NOT_NULL, REQUIRED
 
 
 class _Strict(colander.SchemaType):
@@ -40,16 +44,6 @@ class Text(_Strict):
     message = "Not a valid string."
 
 
-class Integer(_Strict):
-    accepts = (int,)
-    message = "A valid integer is required."
-
-
-class Boolean(_Strict):
-    accepts = (bool,)
-    message = "Must be a valid boolean."
-
-
 class Anything(_Strict):
     """Any JSON value, left for the domain to check."""
 
@@ -71,45 +65,22 @@ class TextList(colander.SchemaType):
         return cstruct
 
 
-def _optional(schema_type: colander.SchemaType) -> colander.SchemaNode:
-    return colander.SchemaNode(schema_type, missing=colander.drop)
-
-
 def _required(schema_type: colander.SchemaType) -> colander.SchemaNode:
-    return colander.SchemaNode(
-        schema_type, missing=colander.required, missing_msg="This field is required."
-    )
+    return colander.SchemaNode(schema_type, missing=colander.required, missing_msg=REQUIRED)
 
 
-class PretrainedModelBody(colander.MappingSchema):
-    framework = _optional(Integer())
-    domain = _optional(Text())
-    licence = _optional(Text())
-    url = _optional(Text())
-    description = _optional(Text())
-    name = _optional(Text())
-    metadata = _optional(Text())
+def body_schema(resource: Resource) -> colander.SchemaNode:
+    """The writable fields of ``resource``, each optional and of any value."""
+    schema = colander.SchemaNode(colander.Mapping(unknown="ignore"))
+    for field in resource.writable:
+        schema.add(colander.SchemaNode(Anything(), name=field.name, missing=colander.drop))
+    return schema
 
 
-class UserBody(colander.MappingSchema):
-    username = _optional(Text())
-    password = _optional(Text())
-    first_name = _optional(Text())
-    last_name = _optional(Text())
-    email = _optional(Text())
-    is_active = _optional(Boolean())
-    is_staff = _optional(Boolean())
-    is_superuser = _optional(Boolean())
-
-
-class FrameworkBody(colander.MappingSchema):
-    name = _optional(Text())
-    version = _optional(Text())
-
-
-class LicenceBody(colander.MappingSchema):
-    name = _optional(Text())
-    url = _optional(Text())
+MODEL_BODY = body_schema(PRETRAINED_MODEL)
+USER_BODY = body_schema(USER)
+FRAMEWORK_BODY = body_schema(FRAMEWORK)
+LICENCE_BODY = body_schema(LICENCE)
 
 
 class SubdescriptorsBody(colander.MappingSchema):

@@ -8,6 +8,21 @@ from domain.errors import NotAuthenticated
 from domain.model import User
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None when
+    there is no Bearer header; ``NotAuthenticated`` when it holds no single
+    token."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    if not token or " " in token:
+        raise NotAuthenticated("Invalid Authorization header.")
+    return token
+
+
 class BearerTokenSecurityPolicy:
     """Loads the user once per request from ``Authorization: Bearer <access>``.
 
@@ -17,16 +32,8 @@ class BearerTokenSecurityPolicy:
     """
 
     def identity(self, request: Request) -> User | None:
-        header = request.headers.get("Authorization")
-        if not header:
-            return None
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        token = token.strip()
-        if not token or " " in token:
-            raise NotAuthenticated("Invalid Authorization header.")
-        return request.services.auth.authenticate(token)
+        token = bearer_token(request.headers.get("Authorization"))
+        return None if token is None else request.services.auth.authenticate(token)
 
     def authenticated_userid(self, request: Request) -> int | None:
         user = request.identity

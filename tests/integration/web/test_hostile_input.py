@@ -14,6 +14,7 @@ import pytest
 
 from domain import filters as f
 from domain.model import INT_MAX
+from domain.resources import PRETRAINED_MODEL
 from tests.integration.web.conftest import Api
 
 BASE = "/v1/pretrained-models"
@@ -73,7 +74,7 @@ def test_filters_at_their_caps_run_on_every_database(any_api: Api) -> None:
     long_text = {"type": "contains", "field": "description", "sub_string": "y" * f.MAX_TEXT}
     spec = {
         "expressions": [wide],
-        "order_by": [{"field": name} for name in list(f.PRETRAINED_MODEL_FIELDS)[:12]] * 1,
+        "order_by": [{"field": name} for name in list(PRETRAINED_MODEL.filters)[:12]] * 1,
     }
     assert [m["name"] for m in listed(any_api, spec, 200).json] == ["x"]
     assert len(listed(any_api, {"expressions": [long_text]}, 200).json) == 1

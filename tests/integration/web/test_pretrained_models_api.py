@@ -54,10 +54,14 @@ def test_validation_errors_name_their_fields(api: Api) -> None:
     assert errors["licence"] == ["Object with name=nope does not exist."]
     wrong_types = {"name": 5, "framework": "one", "url": None}
     errors = api.app.post_json(BASE + "/create", wrong_types, headers=api.admin, status=400).json
+    # Every problem at once, as the UFDL server reports them.
     assert errors == {
         "name": ["Not a valid string."],
         "framework": ["A valid integer is required."],
         "url": ["This field may not be null."],
+        "description": ["This field is required."],
+        "domain": ["This field is required."],
+        "licence": ["This field is required."],
     }
 
 

@@ -6,7 +6,7 @@ from pyramid.request import Request
 from pyramid.view import view_config
 
 from entrypoints.web.bodies import json_body, validated
-from entrypoints.web.schemas import FrameworkBody, LicenceBody, SubdescriptorsBody
+from entrypoints.web.schemas import FRAMEWORK_BODY, LICENCE_BODY, SubdescriptorsBody
 from entrypoints.web.serializers import domain_json, framework_json, licence_json
 from entrypoints.web.views import created, no_content, path_pk
 
@@ -21,7 +21,7 @@ def list_frameworks(request: Request) -> list:
 
 @view_config(route_name="frameworks.create", request_method="POST", renderer="json")
 def create_framework(request: Request) -> object:
-    body = validated(request, FrameworkBody())
+    body = validated(request, FRAMEWORK_BODY)
     framework = request.services.frameworks.create(request.identity, body)
     return created(request, framework_json(framework))
 
@@ -34,7 +34,7 @@ def retrieve_framework(request: Request) -> dict:
 
 @view_config(route_name="frameworks.item", request_method=("PUT", "PATCH"), renderer="json")
 def update_framework(request: Request) -> dict:
-    body = validated(request, FrameworkBody())
+    body = validated(request, FRAMEWORK_BODY)
     framework = request.services.frameworks.update(
         request.identity, path_pk(request), body, partial=request.method == "PATCH"
     )
@@ -74,7 +74,7 @@ def list_licences(request: Request) -> list:
 @view_config(route_name="licences.create", request_method="POST", renderer="json")
 @view_config(route_name="licenses.create", request_method="POST", renderer="json")
 def create_licence(request: Request) -> object:
-    body = validated(request, LicenceBody())
+    body = validated(request, LICENCE_BODY)
     return created(request, licence_json(request.services.licences.create(request.identity, body)))
 
 
@@ -87,7 +87,7 @@ def retrieve_licence(request: Request) -> dict:
 @view_config(route_name="licences.item", request_method=("PUT", "PATCH"), renderer="json")
 @view_config(route_name="licenses.item", request_method=("PUT", "PATCH"), renderer="json")
 def update_licence(request: Request) -> dict:
-    body = validated(request, LicenceBody())
+    body = validated(request, LICENCE_BODY)
     licence = request.services.licences.update(
         request.identity, path_pk(request), body, partial=request.method == "PATCH"
     )

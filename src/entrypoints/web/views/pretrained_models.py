@@ -8,7 +8,7 @@ from pyramid.view import view_config
 
 from entrypoints.web.bodies import json_body, validated
 from entrypoints.web.downloads import file_response
-from entrypoints.web.schemas import DownloadBody, PretrainedModelBody
+from entrypoints.web.schemas import MODEL_BODY, DownloadBody
 from entrypoints.web.serializers import model_json
 from entrypoints.web.uploads import upload_stream
 from entrypoints.web.views import created, no_content, path_pk
@@ -22,7 +22,7 @@ def list_models(request: Request) -> list:
 
 @view_config(route_name="models.create", request_method="POST", renderer="json")
 def create_model(request: Request) -> object:
-    body = validated(request, PretrainedModelBody())
+    body = validated(request, MODEL_BODY)
     return created(request, model_json(request.services.models.create(request.identity, body)))
 
 
@@ -33,7 +33,7 @@ def retrieve_model(request: Request) -> dict:
 
 @view_config(route_name="models.item", request_method=("PUT", "PATCH"), renderer="json")
 def update_model(request: Request) -> dict:
-    body = validated(request, PretrainedModelBody())
+    body = validated(request, MODEL_BODY)
     model = request.services.models.update(
         request.identity, path_pk(request), body, partial=request.method == "PATCH"
     )

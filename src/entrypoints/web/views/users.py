@@ -6,7 +6,7 @@ from pyramid.request import Request
 from pyramid.view import view_config
 
 from entrypoints.web.bodies import json_body, validated
-from entrypoints.web.schemas import UserBody
+from entrypoints.web.schemas import USER_BODY
 from entrypoints.web.serializers import user_json
 from entrypoints.web.views import created, no_content, path_pk
 
@@ -19,7 +19,7 @@ def list_users(request: Request) -> list:
 
 @view_config(route_name="users.create", request_method="POST", renderer="json")
 def create_user(request: Request) -> object:
-    body = validated(request, UserBody())
+    body = validated(request, USER_BODY)
     return created(request, user_json(request.services.users.create(request.identity, body)))
 
 
@@ -36,7 +36,7 @@ def user_by_name(request: Request) -> dict:
 
 @view_config(route_name="users.item", request_method=("PUT", "PATCH"), renderer="json")
 def update_user(request: Request) -> dict:
-    body = validated(request, UserBody())
+    body = validated(request, USER_BODY)
     user = request.services.users.update(
         request.identity, path_pk(request), body, partial=request.method == "PATCH"
     )
