@@ -64,6 +64,9 @@ def make_engine(url: str, pool: PoolSize | None = None, **kwargs: Any) -> Engine
 class _Pool(QueuePool):
     """A queue pool whose checkout timeout is ``Unavailable``."""
 
+    # Logs as SQLAlchemy's own pools do, under the logger the ini files set.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.QueuePool"
+
     def _do_get(self) -> ConnectionPoolEntry:
         try:
             return super()._do_get()
