@@ -34,6 +34,8 @@ class Field:
       a body is refused.
     - ``blank``: the empty text (or, with ``strip``, text of spaces only) is
       a value of the field.
+    - ``pattern``: a text value must match this regular expression in
+      full, else ``pattern_message``.
     - ``filterable``: may appear in filter expressions and orderings.
     - ``exported``: travels in import and export manifests.
     - ``references``: the field holds a record of that resource, named in a
@@ -51,6 +53,8 @@ class Field:
     strip: bool = True
     max_length: int | None = None
     url: bool = False
+    pattern: str | None = None
+    pattern_message: str = ""
     writable: bool = False
     write_only: bool = False
     filterable: bool = False

@@ -92,6 +92,15 @@ class PretrainedModel:
     data_sha256: str | None = None
     data_size: int | None = None
     data_time: datetime | None = None
+    source: str | None = None
+    source_sha256: str | None = None
+    # The upstream transfer in progress: who runs it, its last sign of life,
+    # the size upstream announced; and why the last one failed, and when.
+    fetch_owner: str | None = None
+    fetch_heartbeat: datetime | None = None
+    fetch_size: int | None = None
+    fetch_error: str | None = None
+    fetch_failed_at: datetime | None = None
     pk: int | None = None
 
     @property
@@ -99,9 +108,19 @@ class PretrainedModel:
         return self.deletion_time is not None
 
     @property
+    def data_state(self) -> str:
+        """``local`` (stored here), ``fetching``, ``remote`` (a source not
+        fetched yet) or ``none``."""
+        if self.data_sha256 is not None:
+            return "local"
+        if self.fetch_owner is not None:
+            return "fetching"
+        return "remote" if self.source is not None else "none"
+
+    @property
     def data(self) -> bool:
-        """Whether a file is attached (the API's ``data`` field)."""
-        return self.data_sha256 is not None
+        """Whether a file is attached or can be fetched (the API's ``data``)."""
+        return self.data_state != "none"
 
     @property
     def blob(self) -> BlobRef | None:

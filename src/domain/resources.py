@@ -122,7 +122,12 @@ PRETRAINED_MODEL = Resource(
             lookup="name",
             related=("name",),
         ),
-        Field("data", Kind.BOOL, "Whether a file is attached.", filterable=True),
+        Field(
+            "data",
+            Kind.BOOL,
+            "Whether a file is attached or can be fetched from `source`.",
+            filterable=True,
+        ),
         Field(
             "creator",
             Kind.INT,
@@ -147,6 +152,34 @@ PRETRAINED_MODEL = Resource(
         ),
         Field("data_size", Kind.INT, "Bytes.", nullable=True),
         Field("data_sha256", Kind.STR, nullable=True),
+        Field(
+            "source",
+            Kind.STR,
+            "An http(s) URL of the file upstream, fetched on first use.",
+            nullable=True,
+            max_length=2048,
+            url=True,
+            exported=True,
+            **EDITABLE,
+        ),
+        Field(
+            "source_sha256",
+            Kind.STR,
+            "The SHA-256 the upstream file must have (lowercase hex).",
+            nullable=True,
+            max_length=64,
+            pattern="[0-9a-f]{64}",
+            pattern_message="Enter a SHA-256: 64 lowercase hexadecimal digits.",
+            exported=True,
+            **EDITABLE,
+        ),
+        Field(
+            "data_state",
+            Kind.STR,
+            "`none` (no file, no source), `remote` (a source, not fetched yet), "
+            "`fetching` or `local`.",
+            filterable=True,
+        ),
     ),
     key=("name", "framework"),
 )

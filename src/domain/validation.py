@@ -120,6 +120,8 @@ def value_problem(field: Field, value: Any) -> str | None:
             return too_long(field.max_length)
         if field.url and not is_http_url(value):
             return BAD_URL
+        if field.pattern is not None and not re.fullmatch(field.pattern, value):
+            return field.pattern_message
         return None
     if field.kind is Kind.INT:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -11,7 +11,9 @@ unit of work rolls back.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -24,6 +26,7 @@ from adapters.memory import (
     MemoryUnitOfWork,
     PlainPasswordHasher,
 )
+from domain.fields import Field
 from domain.filters import FilterSpec
 from domain.model import Framework, PretrainedModel, User
 from domain.ports import BlobStore, Repository
@@ -226,3 +229,18 @@ def throttled_auth(
 ) -> Auth:
     """``Auth`` counting failed logins in ``attempts``, limited by ``THROTTLE``."""
     return Auth(uow, hasher, signer, clock, attempts=attempts, throttle=THROTTLE)
+
+
+def valid_text(field: Field, variant: int = 0) -> str:
+    """A valid value of the text ``field``, a different one for each variant.
+
+    A field with a pattern gets a SHA-256 in hex, the one kind of pattern
+    declared; the assertion names any other.
+    """
+    if field.pattern is not None:
+        value = hashlib.sha256(f"{field.name} {variant}".encode()).hexdigest()
+        assert re.fullmatch(field.pattern, value), f"no sample for the pattern of {field.name}"
+        return value
+    if field.url:
+        return f"https://example.org/{field.name}/{variant}"
+    return f"{field.name} {variant}"

@@ -25,6 +25,7 @@ from domain.validation import (
     read_body,
     too_long,
 )
+from tests.unit.conftest import valid_text
 
 WRITABLE = [(resource, field) for resource in RESOURCES for field in resource.writable]
 IDS = [f"{resource.name}.{field.name}" for resource, field in WRITABLE]
@@ -41,7 +42,7 @@ def good(field: Field) -> Any:
         return 7
     if field.kind is Kind.BOOL:
         return True
-    return "https://example.org/x" if field.url else "x"
+    return valid_text(field)
 
 
 def errors_of(resource: Resource, data: dict[str, Any], **options: Any) -> dict[str, list[str]]:
@@ -102,8 +103,11 @@ def test_text_rules(resource: Resource, field: Field) -> None:
     if field.max_length is not None:
         prefix = "https://example.org/" if field.url else ""
         longest = prefix + "x" * (field.max_length - len(prefix))
+        if field.pattern is not None:
+            longest = valid_text(field).ljust(field.max_length, "0")
+            assert problems(longest.upper()) == [field.pattern_message]
         assert problems(longest) is None
-        assert problems(longest + "x") == [too_long(field.max_length)]
+        assert problems(longest + "0") == [too_long(field.max_length)]
     if field.url:
         assert problems("ftp://example.org/x") == [BAD_URL]
         assert problems("not a url") == [BAD_URL]

@@ -23,7 +23,7 @@ from domain.services.frameworks import Frameworks
 from domain.services.mirror import Mirror
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
-from tests.unit.conftest import FakeClock
+from tests.unit.conftest import FakeClock, valid_text
 
 Path = tuple[str, ...]
 
@@ -68,9 +68,7 @@ def sample(registry: Registry, field: Field, variant: int) -> Any:
         if field.lookup == "pk":  # pks do not travel: the record's own fields do
             return {f.name: sample(registry, f, variant) for f in field.references.exported}
         return _records(registry, field)[variant]
-    if field.url:
-        return f"https://example.org/{field.name}/{variant}"
-    return f"{field.name} {variant}"
+    return valid_text(field, variant)
 
 
 def entry_for(registry: Registry, variant: int = 0) -> dict[str, Any]:

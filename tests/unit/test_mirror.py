@@ -30,6 +30,8 @@ def entry(**fields: Any) -> dict[str, Any]:
         "url": "https://example.org/resnet50",
         "description": "ResNet-50",
         "metadata": "top-1 76%",
+        "source": None,
+        "source_sha256": None,
         "file": "https://files.example/resnet50.pth",
         "sha256": WEIGHTS_SHA,
         **fields,

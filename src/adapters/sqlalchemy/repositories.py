@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Table, exists, func, select, update
+from sqlalchemy import ColumnElement, Table, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from adapters.sqlalchemy import tables as t
@@ -111,8 +111,17 @@ class SqlModels(_SqlRepository[PretrainedModel], PretrainedModelRepository):
     @staticmethod
     def _model_fields(related: dict[str, Any]) -> FieldMap:
         c = t.pretrained_models.c
-        data = SqlField(c.data_sha256.is_not(None), nullable=False)
-        return resource_fields(PRETRAINED_MODEL, c, related, {"data": data})
+        state = case(
+            (c.data_sha256.is_not(None), "local"),
+            (c.fetch_owner.is_not(None), "fetching"),
+            (c.source.is_not(None), "remote"),
+            else_="none",
+        )
+        computed = {
+            "data": SqlField(or_(c.data_sha256.is_not(None), c.source.is_not(None)), False),
+            "data_state": SqlField(state, nullable=False),
+        }
+        return resource_fields(PRETRAINED_MODEL, c, related, computed)
 
     def get_for_update(self, pk: int) -> PretrainedModel | None:
         """Read the model again, its row locked: ``SELECT ... FOR UPDATE`` on

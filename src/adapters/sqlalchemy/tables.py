@@ -125,6 +125,13 @@ pretrained_models = Table(
     Column("data_sha256", String(SHA256_HEX), nullable=True, index=True),
     Column("data_size", BigInteger, nullable=True),
     Column("data_time", UTCDateTime, nullable=True),
+    _text(PRETRAINED_MODEL, "source"),
+    _text(PRETRAINED_MODEL, "source_sha256"),
+    Column("fetch_owner", String(64), nullable=True),
+    Column("fetch_heartbeat", UTCDateTime, nullable=True),
+    Column("fetch_size", BigInteger, nullable=True),
+    Column("fetch_error", Text, nullable=True),
+    Column("fetch_failed_at", UTCDateTime, nullable=True),
 )
 
 # Reference counts of stored files, by content hash. Deliberately no foreign

@@ -41,7 +41,7 @@ def model_json(model: PretrainedModel) -> dict[str, Any]:
         "framework": framework_json(model.framework),
         "domain": model.domain.description,
         "licence": model.licence.name,
-        "data": model.data_sha256 is not None,
+        "data": model.data,
         "creator": model.creator.pk if model.creator is not None else None,
         "creation_time": timestamp(model.creation_time),
         "deletion_time": timestamp(model.deletion_time),
@@ -51,6 +51,9 @@ def model_json(model: PretrainedModel) -> dict[str, Any]:
         "metadata": model.metadata,
         "data_size": model.data_size,
         "data_sha256": model.data_sha256,
+        "source": model.source,
+        "source_sha256": model.source_sha256,
+        "data_state": model.data_state,
     }
 
 

@@ -17,6 +17,7 @@ def test_create_returns_every_field(any_api: Api) -> None:
     assert set(model) == {
         "pk", "framework", "domain", "licence", "data", "creator", "creation_time",
         "deletion_time", "url", "description", "name", "metadata", "data_size", "data_sha256",
+        "source", "source_sha256", "data_state",
     }  # fmt: skip
     assert model["framework"]["name"] == "pytorch"
     assert model["domain"] == "Image Classification"
