@@ -52,14 +52,17 @@ class FileBlobStore(BlobStore):
 
     # -- BlobStore ----------------------------------------------------------
 
-    def stage(self, stream: BinaryIO, max_size: int | None = None) -> StagedBlob:
+    def stage(
+        self, stream: BinaryIO, max_size: int | None = None, name: str | None = None
+    ) -> StagedBlob:
         """Copy ``stream`` chunk by chunk into a fsynced temporary file.
 
         Raises ``TooLarge`` as soon as more than ``max_size`` bytes arrived.
         On any error the temporary file is removed and the error propagates.
+        Each chunk is written through at once, for readers of ``open_staging``.
         """
         with _no_space_is_full():
-            path, fd = self._create_temp()
+            path, fd = self._create_temp(name)
         digest = hashlib.sha256()
         size = 0
         try:
@@ -70,7 +73,7 @@ class FileBlobStore(BlobStore):
                         raise TooLarge.over_limit(max_size)
                     digest.update(chunk)
                     out.write(chunk)
-                out.flush()
+                    out.flush()
                 os.fsync(out.fileno())
         except BaseException:
             _unlink(path)
@@ -105,6 +108,12 @@ class FileBlobStore(BlobStore):
     def discard(self, staged: StagedBlob) -> None:
         """Remove the staged bytes; nothing happens if they are already gone."""
         _unlink(Path(staged.handle))
+
+    def open_staging(self, name: str) -> BinaryIO:
+        try:
+            return open(self.tmp_dir / _temp_name(name), "rb")
+        except FileNotFoundError:
+            raise NotFound("The file being fetched is gone.") from None
 
     def open(self, ref: BlobRef) -> BinaryIO:
         """The blob opened for binary reading; raises ``NotFound`` if absent."""
@@ -183,17 +192,26 @@ class FileBlobStore(BlobStore):
             raise ValueError(f"not a lowercase hex SHA-256: {sha!r}")
         return self.blob_dir / sha[:2] / sha[2:4] / sha
 
-    def _create_temp(self) -> tuple[Path, int]:
+    def _create_temp(self, name: str | None = None) -> tuple[Path, int]:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         while True:
-            path = self.tmp_dir / f"{TEMP_PREFIX}{secrets.token_hex(16)}{TEMP_SUFFIX}"
+            path = self.tmp_dir / _temp_name(name or secrets.token_hex(16))
             try:
                 # Not tempfile.mkstemp: its 0o600 would ignore the umask, and
                 # the web server may run as another user than the CLI scripts.
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
-            except FileExistsError:  # pragma: no cover - 128 random bits
-                continue
+            except FileExistsError:
+                if name is not None:
+                    raise
+                continue  # pragma: no cover - 128 random bits
             return path, fd
+
+
+def _temp_name(name: str) -> str:
+    """The staging file of ``name``; a name must be lowercase hex."""
+    if not re.fullmatch(r"[0-9a-f]+", name):
+        raise ValueError(f"not a staging name: {name!r}")
+    return f"{TEMP_PREFIX}{name}{TEMP_SUFFIX}"
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)

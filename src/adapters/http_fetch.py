@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any, BinaryIO, cast
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from domain.errors import SourceUnavailable
+from domain.errors import SourceTimeout, SourceUnavailable
 from domain.ports import Fetcher
 
 # Smaller than ``domain.transfer.CHUNK_SIZE`` on purpose: only whole chunks
@@ -62,6 +62,7 @@ class _Download:
     def __init__(self, fetcher: HttpFetcher, url: str) -> None:
         self.fetcher = fetcher
         self.url = url
+        self.shown = redacted(url)
         self.session = requests.Session()
         self.received = 0
         self.total: int | None = None
@@ -113,7 +114,7 @@ class _Download:
                 self.done = True
             return
         except (requests.RequestException, OSError) as exc:
-            self._broken(_reason(exc, self.fetcher.timeout))
+            self._broken(_reason(exc, self.fetcher.timeout), _timed_out(exc))
             return
         if self.skip:
             dropped = min(self.skip, len(chunk))
@@ -125,18 +126,24 @@ class _Download:
             self.received += len(chunk)
             self.failures = 0
 
-    def _broken(self, reason: str) -> None:
+    @property
+    def size(self) -> int | None:
+        """The length the server announced, when it did."""
+        return self.total
+
+    def _broken(self, reason: str, timed_out: bool = False) -> None:
         if self.response is not None:
             self.response.close()
-        self._fail(reason)
+        self._fail(reason, timed_out)
         self._connect()
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, timed_out: bool = False) -> None:
         """Count a failure: give up past the retries, else wait a little."""
         self.failures += 1
         if self.failures > self.fetcher.retries:
             tries = "1 attempt" if self.failures == 1 else f"{self.failures} attempts"
-            raise SourceUnavailable(f"Cannot fetch {self.url}: {reason} (gave up after {tries}).")
+            error = SourceTimeout if timed_out else SourceUnavailable
+            raise error(f"Cannot fetch {self.shown}: {reason} (gave up after {tries}).")
         time.sleep(min(self.fetcher.backoff * 2 ** (self.failures - 1), 5.0))
 
     def _connect(self) -> None:
@@ -152,7 +159,7 @@ class _Download:
                     self.url, headers=headers, stream=True, timeout=(timeout, timeout)
                 )
             except requests.RequestException as exc:
-                self._fail(_reason(exc, timeout))
+                self._fail(_reason(exc, timeout), _timed_out(exc))
                 continue
             status = response.status_code
             if status in RETRYABLE_STATUS:
@@ -172,11 +179,11 @@ class _Download:
             response.close()
             if status in (200, 206):
                 raise SourceUnavailable(
-                    f"Cannot fetch {self.url}: the download broke off after "
+                    f"Cannot fetch {self.shown}: the download broke off after "
                     f"{self.received} bytes and cannot be resumed (the file changed, "
                     "or the server gives no ETag or Last-Modified to tell)."
                 )
-            raise SourceUnavailable(f"Cannot fetch {self.url}: HTTP {status} {response.reason}.")
+            raise SourceUnavailable(f"Cannot fetch {self.shown}: HTTP {status} {response.reason}.")
         self.response = response
         self.chunks = response.iter_content(FETCH_CHUNK_SIZE)
 
@@ -197,6 +204,20 @@ def _range_start(response: requests.Response) -> int | None:
         return None
     start = rest.partition("-")[0].strip()
     return int(start) if start.isdigit() else None
+
+
+def redacted(url: str) -> str:
+    """``url`` fit for a message: without credentials or query (which may
+    hold a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, requests.Timeout) or "timed out" in str(exc)
 
 
 def _reason(exc: BaseException, timeout: float) -> str:

@@ -14,7 +14,7 @@ import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 from domain import filters as f
 from domain.clock import Clock, SystemClock
@@ -300,23 +300,37 @@ class MemoryBlobStore(BlobStore):
 
     def __init__(self, chunk_size: int = CHUNK_SIZE, clock: Clock | None = None) -> None:
         self.blobs: dict[str, bytes] = {}
-        self.staged: dict[int, bytes] = {}
+        self.staged: dict[str | int, bytes] = {}
+        self.growing: dict[str | int, bytearray] = {}
         self.modified: dict[str | int, datetime] = {}
         self.chunk_size = chunk_size
         self.clock = clock or SystemClock()
         self._handles = itertools.count(1)
 
-    def stage(self, stream: BinaryIO, max_size: int | None = None) -> StagedBlob:
+    def stage(
+        self, stream: BinaryIO, max_size: int | None = None, name: str | None = None
+    ) -> StagedBlob:
         digest, buffer = hashlib.sha256(), bytearray()
-        while chunk := stream.read(self.chunk_size):
-            buffer += chunk
-            if max_size is not None and len(buffer) > max_size:
-                raise TooLarge.over_limit(max_size)
-            digest.update(chunk)
-        staged = StagedBlob(BlobRef(digest.hexdigest(), len(buffer)), next(self._handles))
+        handle: str | int = name if name is not None else next(self._handles)
+        self.growing[handle] = buffer
+        try:
+            while chunk := stream.read(self.chunk_size):
+                buffer += chunk
+                if max_size is not None and len(buffer) > max_size:
+                    raise TooLarge.over_limit(max_size)
+                digest.update(chunk)
+        finally:
+            del self.growing[handle]
+        staged = StagedBlob(BlobRef(digest.hexdigest(), len(buffer)), handle)
         self.staged[staged.handle] = bytes(buffer)
         self.modified[staged.handle] = self.clock.now()
         return staged
+
+    def open_staging(self, name: str) -> BinaryIO:
+        data = self.growing.get(name, self.staged.get(name))
+        if data is None:
+            raise NotFound("The file being fetched is gone.")
+        return cast(BinaryIO, _Reader(data))
 
     def commit(self, staged: StagedBlob) -> BlobRef:
         data = self.staged.pop(staged.handle, None)
@@ -353,13 +367,30 @@ class MemoryBlobStore(BlobStore):
             yield TemporaryFile(str(handle), len(data), self._when(handle))
 
     def remove_temporary(self, name: str) -> None:
-        handle = int(name)
+        handle: str | int = name if name in self.staged else int(name)
         self.staged.pop(handle, None)
         self.modified.pop(handle, None)
 
     def _when(self, key: str | int) -> datetime:
         # Bytes a test put in the dicts directly count as very old.
         return self.modified.get(key, datetime.min.replace(tzinfo=UTC))
+
+
+class _Reader:
+    """Reads a byte buffer that may still grow, from where it last stopped."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.data = data
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.data) if size < 0 else self.position + size
+        chunk = bytes(self.data[self.position : end])
+        self.position += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        pass
 
 
 class MemoryFetcher(Fetcher):

@@ -77,9 +77,17 @@ class TooLarge(DomainError):
 
 
 class SourceUnavailable(DomainError):
-    """An imported file could not be read from its source."""
+    """A file could not be read from its source (an import's, or a model's
+    upstream ``source``): it answered an error, was unreachable, or sent
+    other bytes than pinned."""
 
     default_detail = "The file could not be fetched."
+
+
+class SourceTimeout(SourceUnavailable):
+    """The source did not answer in time."""
+
+    default_detail = "The source of the file did not answer in time."
 
 
 class TooManyRequests(DomainError):

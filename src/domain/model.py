@@ -95,11 +95,13 @@ class PretrainedModel:
     source: str | None = None
     source_sha256: str | None = None
     # The upstream transfer in progress: who runs it, its last sign of life,
-    # the size upstream announced; and why the last one failed, and when.
+    # the size upstream announced (-1: none); and why the last one failed
+    # (its kind: ``error``, ``timeout`` or ``mismatch``), and when.
     fetch_owner: str | None = None
     fetch_heartbeat: datetime | None = None
     fetch_size: int | None = None
     fetch_error: str | None = None
+    fetch_error_kind: str | None = None
     fetch_failed_at: datetime | None = None
     pk: int | None = None
 
@@ -127,6 +129,12 @@ class PretrainedModel:
         if self.data_sha256 is None or self.data_size is None:
             return None
         return BlobRef(self.data_sha256, self.data_size)
+
+    def clear_fetch(self) -> None:
+        """Forget the upstream transfer: a running one is abandoned, and a
+        failure is not held against the next download."""
+        self.fetch_owner = self.fetch_heartbeat = self.fetch_size = None
+        self.fetch_error = self.fetch_error_kind = self.fetch_failed_at = None
 
     def attach(self, ref: BlobRef | None, when: datetime | None) -> None:
         """Point the model at other bytes (or at none)."""

@@ -184,12 +184,22 @@ class BlobStore(abc.ABC):
     """Content-addressed storage of model files."""
 
     @abc.abstractmethod
-    def stage(self, stream: BinaryIO, max_size: int | None = None) -> StagedBlob:
+    def stage(
+        self, stream: BinaryIO, max_size: int | None = None, name: str | None = None
+    ) -> StagedBlob:
         """Read ``stream`` in chunks, hashing while writing, into a staging area.
 
         Raises ``TooLarge`` past ``max_size`` bytes and ``StorageFull`` when
-        the store has no room left, keeping nothing either way.
+        the store has no room left, keeping nothing either way. A ``name``
+        (lowercase hex) names the staging file, so that ``open_staging`` can
+        read it while it is being written, from any process sharing the store.
         """
+
+    @abc.abstractmethod
+    def open_staging(self, name: str) -> BinaryIO:
+        """The staging file ``name``, opened for reading while it grows; it
+        keeps its bytes once committed or discarded. ``NotFound`` when it is
+        gone already."""
 
     @abc.abstractmethod
     def commit(self, staged: StagedBlob) -> BlobRef:

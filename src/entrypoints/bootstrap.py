@@ -35,6 +35,7 @@ from domain.services.maintenance import Maintenance
 from domain.services.mirror import Mirror
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
+from domain.services.upstream import Transfers
 from domain.services.users import Users
 from entrypoints.settings import Settings
 
@@ -87,10 +88,18 @@ class Registry:
             settings.login_failures_per_address,
             settings.login_failure_window,
         )
+        self.transfers = Transfers(
+            self.work,
+            self.store,
+            self.fetcher,
+            self.clock,
+            settings.max_file_size,
+            settings.fetch_lease,
+        )
 
     def services(self, uow: UnitOfWork) -> Services:
         s = self.settings
-        models = PretrainedModels(uow, self.store, self.clock, s.max_file_size)
+        models = PretrainedModels(uow, self.store, self.clock, s.max_file_size, self.transfers)
         frameworks = Frameworks(uow)
         return Services(
             uow=uow,
@@ -122,13 +131,20 @@ class Registry:
     def transaction(self) -> Iterator[Services]:
         """Services in one transaction for a batch script: committed when the
         block ends, aborted if it raises."""
+        with self.work() as uow:
+            yield self.services(uow)
+
+    @contextmanager
+    def work(self) -> Iterator[SqlUnitOfWork]:
+        """A unit of work in a transaction of its own: committed when the
+        block ends, aborted if it raises."""
         manager = transaction.TransactionManager(explicit=True)
         session = None
         try:
             with manager:
                 uow = self.unit_of_work(manager)
                 session = uow.session
-                yield self.services(uow)
+                yield uow
         finally:
             if session is not None:
                 session.close()
@@ -154,4 +170,5 @@ class Registry:
             return bool(services.uow.users.list(admins))
 
     def dispose(self) -> None:
+        self.transfers.close()
         self.engine.dispose()

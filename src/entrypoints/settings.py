@@ -19,6 +19,7 @@ from paste.deploy.converters import asbool, asint
 
 from adapters.sqlalchemy.session import PoolSize
 from domain.services.auth import ACCESS_LIFETIME, REFRESH_LIFETIME, LoginThrottle
+from domain.services.upstream import LEASE
 
 GIB = 1024**3
 
@@ -41,6 +42,9 @@ class Settings:
     login_failure_window: timedelta = LoginThrottle.window
     fetch_timeout: int = 30
     fetch_retries: int = 3
+    # An upstream transfer whose process stops renewing its claim for this
+    # long is taken over by the next download.
+    fetch_lease: timedelta = LEASE
     # Database connections: one per server thread, and a few more for the
     # work that runs beside requests (collections after commit, start-up).
     # ``load_settings`` sizes the pool from the server's threads when known.
@@ -60,6 +64,7 @@ INI_KEYS = {
     "login_failure_window": "modelhub.login_failure_window",
     "fetch_timeout": "modelhub.fetch_timeout",
     "fetch_retries": "modelhub.fetch_retries",
+    "fetch_lease": "modelhub.fetch_lease",
     "db_pool_size": "modelhub.db_pool_size",
     "db_pool_timeout": "modelhub.db_pool_timeout",
 }

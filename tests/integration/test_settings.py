@@ -31,6 +31,7 @@ INTEGER_KEYS = [
     "modelhub.login_failure_window",
     "modelhub.fetch_timeout",
     "modelhub.fetch_retries",
+    "modelhub.fetch_lease",
     "modelhub.db_pool_size",
     "modelhub.db_pool_timeout",
 ]
@@ -50,6 +51,7 @@ def test_every_optional_setting_left_out_takes_its_default() -> None:
     assert (settings.fetch_timeout, settings.fetch_retries) == (30, 3)
     assert settings.access_lifetime == timedelta(minutes=5)
     assert settings.login_failure_window == timedelta(minutes=1)
+    assert settings.fetch_lease == timedelta(seconds=30)
 
 
 def test_these_tests_know_every_optional_setting() -> None:

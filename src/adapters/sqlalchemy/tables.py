@@ -131,6 +131,7 @@ pretrained_models = Table(
     Column("fetch_heartbeat", UTCDateTime, nullable=True),
     Column("fetch_size", BigInteger, nullable=True),
     Column("fetch_error", Text, nullable=True),
+    Column("fetch_error_kind", String(16), nullable=True),
     Column("fetch_failed_at", UTCDateTime, nullable=True),
 )
 

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from domain.clock import Clock
-from domain.errors import Conflict, Gone, Invalid, NotFound, TooLarge, UnsupportedFileType
+from domain.errors import (
+    Conflict,
+    Gone,
+    Invalid,
+    NotFound,
+    SourceUnavailable,
+    TooLarge,
+    UnsupportedFileType,
+)
 from domain.fields import Field
 from domain.filters import IsNull, parse_filter
 from domain.model import BlobRef, PretrainedModel
@@ -16,16 +24,19 @@ from domain.permissions import Actor, is_system, require_admin, require_authenti
 from domain.ports import BlobStore, UnitOfWork
 from domain.resources import PRETRAINED_MODEL
 from domain.services._base import existing
+from domain.services.upstream import Arriving, Transfers, fetchable
 from domain.validation import read_body
 
 
 @dataclass
 class Download:
-    """An open model file, ready to be streamed."""
+    """A model file ready to be streamed: stored (``ref`` and an open
+    ``file``), or arriving from upstream (``arriving``)."""
 
     model: PretrainedModel
-    ref: BlobRef
-    file: BinaryIO
+    ref: BlobRef | None
+    file: BinaryIO | None
+    arriving: Arriving | None = None
 
 
 class PretrainedModels:
@@ -35,11 +46,13 @@ class PretrainedModels:
         store: BlobStore,
         clock: Clock,
         max_file_size: int | None = None,
+        transfers: Transfers | None = None,
     ) -> None:
         self.uow = uow
         self.store = store
         self.clock = clock
         self.max_file_size = max_file_size
+        self.transfers = transfers
 
     # -- metadata ---------------------------------------------------------
 
@@ -72,8 +85,12 @@ class PretrainedModels:
         """Full (PUT) or partial (PATCH) update of the writable fields."""
         require_admin(actor)
         model = self._locked_writable(pk)
-        for name, value in self._read(data, partial).items():
+        values = self._read(data, partial)
+        upstream = (model.source, model.source_sha256)
+        for name, value in values.items():
             setattr(model, name, value)
+        if (model.source, model.source_sha256) != upstream:
+            model.clear_fetch()  # another file upstream: start afresh
         return model
 
     def soft_delete(self, actor: Actor, pk: int) -> None:
@@ -180,6 +197,7 @@ class PretrainedModels:
             self.store.discard(staged)
             raise
         model.attach(ref, self.clock.now())
+        model.clear_fetch()  # a transfer still running is abandoned
         return model
 
     def delete_file(self, actor: Actor, pk: int) -> PretrainedModel:
@@ -189,6 +207,7 @@ class PretrainedModels:
         if model.blob is not None:
             self._rereference(None, [model.blob])
             model.attach(None, None)
+            model.clear_fetch()  # with a source, the next download fetches it again
         return model
 
     def download(
@@ -208,10 +227,31 @@ class PretrainedModels:
         model = self._get(pk)
         if model.is_deleted:
             raise Gone("This pretrained model has been deleted.")
+        if model.blob is None and model.source is not None and self.transfers is not None:
+            self.uow.pause()  # waiting for upstream holds no database connection
+            arriving = self.transfers.open(pk)
+            if arriving is not None:
+                return Download(model, None, None, arriving)
+            model = self._get(pk)  # stored meanwhile: read it as it is now
         ref = model.blob
         if ref is None:
             raise NotFound("This pretrained model has no file.")
         return Download(model, ref, self.store.open(ref))
+
+    def fetch(self, actor: Actor, pk: int) -> tuple[PretrainedModel, bool]:
+        """Start the upstream transfer of a model's file without a client,
+        a failed one too; the model, and whether its file is stored already."""
+        require_admin(actor)
+        model = self._get(pk)
+        fetchable(model)
+        if model.blob is not None:
+            return model, True
+        if self.transfers is None:
+            raise SourceUnavailable("This registry fetches no upstream files.")
+        self.transfers.claim(pk, retry=True)
+        self.uow.pause()
+        model = self._get(pk)
+        return model, model.blob is not None
 
     # -- helpers ----------------------------------------------------------
 

@@ -23,7 +23,9 @@ from typing import Any, BinaryIO
 from pyramid.request import Request
 from pyramid.response import Response
 
+from domain.model import PretrainedModel
 from domain.services.pretrained_models import Download
+from domain.services.upstream import Arriving
 from domain.transfer import CHUNK_SIZE
 
 
@@ -99,6 +101,9 @@ def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 def file_response(request: Request, download: Download) -> Response:
     """200, 206, 304 or 416 for the download, as the request's headers ask."""
+    if download.arriving is not None:
+        return _arriving_response(request, download.model, download.arriving)
+    assert download.ref is not None and download.file is not None
     size = download.ref.size
     response = Response(content_type="application/octet-stream", charset=None)
     response.etag = (download.ref.sha256, True)
@@ -132,4 +137,39 @@ def file_response(request: Request, download: Download) -> Response:
     # In this order: setting app_iter resets Content-Length.
     response.app_iter = _body(request.environ, download.file, stop - start)
     response.content_length = stop - start
+    return response
+
+
+def _arriving_response(request: Request, model: PretrainedModel, arriving: Arriving) -> Response:
+    """The file while it arrives from upstream: its ``ETag`` only when its
+    digest is pinned, ``Content-Length`` and ranges only when upstream
+    announced the size; the body streams as the bytes come."""
+    response = Response(content_type="application/octet-stream", charset=None)
+    response.content_disposition = 'attachment; filename="model.data"'
+    response.cache_control = "private, no-cache"
+    size = arriving.size
+    if model.source_sha256 is not None:
+        response.etag = (model.source_sha256, True)
+        if "If-None-Match" in request.headers and response.etag in request.if_none_match:
+            arriving.close()
+            response.status = 304
+            del response.content_type
+            return response
+    start, stop = 0, size
+    if size is not None:
+        response.accept_ranges = "bytes"
+        wanted = requested_range(request.headers.get("Range"), size)
+        if wanted is not None and response in request.if_range:
+            start, stop = wanted
+            if start >= size:
+                arriving.close()
+                response.status = 416
+                response.content_range = f"bytes */{size}"
+                response.content_type = "application/json"
+                response.json_body = {"detail": "Requested range not satisfiable."}
+                return response
+            response.status = 206
+            response.content_range = f"bytes {start}-{stop - 1}/{size}"
+    response.app_iter = arriving.read(start, stop)
+    response.content_length = None if stop is None else stop - start
     return response

@@ -31,6 +31,8 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.TooLarge: 413,
     errors.UnsupportedFileType: 415,
     errors.TooManyRequests: 429,
+    errors.SourceTimeout: 504,
+    errors.SourceUnavailable: 502,
     errors.Unavailable: 503,
     errors.StorageFull: 507,
 }

@@ -413,6 +413,13 @@ ERRORS: dict[int, tuple[str, Schema]] = {
         ),
     ),
     429: ("TooManyRequests", _error("Too many failed logins.", **{"Retry-After": RETRY_AFTER})),
+    502: (
+        "BadGateway",
+        _error(
+            "The model's upstream source answered an error, could not be reached, or sent "
+            "other bytes than pinned; the detail names the upstream status."
+        ),
+    ),
     503: (
         "Unavailable",
         _error(
@@ -421,6 +428,7 @@ ERRORS: dict[int, tuple[str, Schema]] = {
             **{"Retry-After": RETRY_AFTER},
         ),
     ),
+    504: ("GatewayTimeout", _error("The model's upstream source did not answer in time.")),
     507: ("InsufficientStorage", _error("The file store is full; nothing is stored.")),
 }
 
@@ -684,7 +692,11 @@ def _model_operations() -> dict[str, dict[str, Operation]]:
         "are listed only with `include_inactive`.",
     )
     model_ok = _ok(_ref("PretrainedModel"))
-    download = "404 also when no file is attached; 410 for a soft-deleted model."
+    download = (
+        "404 also when no file is attached; 410 for a soft-deleted model. A model whose "
+        "file is upstream (`data_state` `remote` or `fetching`) streams it as it arrives, "
+        "with an `ETag` only when its digest is pinned; 502 or 504 when upstream fails."
+    )
     ops["data"] = {
         "post": Operation(
             "set_pretrained_model_file",
@@ -713,7 +725,7 @@ def _model_operations() -> dict[str, dict[str, Operation]]:
             tag,
             AUTHENTICATED,
             DOWNLOAD_RESPONSES,
-            (400, 404, 410, 415, 416),
+            (400, 404, 410, 415, 416, 502, 504),
             _json_body(_ref("DownloadRequest"), required=False),
             tuple(DOWNLOAD_HEADERS),
             download,
@@ -724,10 +736,28 @@ def _model_operations() -> dict[str, dict[str, Operation]]:
             tag,
             AUTHENTICATED,
             DOWNLOAD_RESPONSES,
-            (404, 410, 416),
+            (404, 410, 416, 502, 504),
             parameters=tuple(DOWNLOAD_HEADERS),
             description=download,
         ),
+    }
+    ops["fetch"] = {
+        "post": Operation(
+            "fetch_pretrained_model",
+            "Start fetching the model's file from its source",
+            tag,
+            ADMIN,
+            {
+                **_ok(_ref("PretrainedModel"), "The file is stored already."),
+                202: {
+                    "description": "The transfer runs (`data_state` `fetching`).",
+                    "content": {JSON: {"schema": _ref("PretrainedModel")}},
+                },
+            },
+            (400, 404, 409, 502, 504),
+            description="400 without a source, 409 for a soft-deleted model; a failed "
+            "transfer is tried again.",
+        )
     }
     ops["hard"] = {
         "delete": Operation(

@@ -39,6 +39,7 @@ ROUTES: dict[str, Route] = {
     "models.item": Route(f"/v1/pretrained-models/{PK}"),
     "models.data": Route(f"/v1/pretrained-models/{PK}/data", upload=True),
     "models.download": Route(f"/v1/pretrained-models/{PK}/download"),
+    "models.fetch": Route(f"/v1/pretrained-models/{PK}/fetch"),
     "models.hard": Route(f"/v1/pretrained-models/{PK}/hard"),
     "models.reinstate": Route(f"/v1/pretrained-models/{PK}/reinstate"),
     "frameworks.list": Route("/v1/frameworks/list"),

@@ -68,6 +68,14 @@ def delete_model_file(request: Request) -> dict:
     return model_json(request.services.models.delete_file(request.identity, path_pk(request)))
 
 
+@view_config(route_name="models.fetch", request_method="POST", renderer="json")
+def fetch_model_file(request: Request) -> dict:
+    model, stored = request.services.models.fetch(request.identity, path_pk(request))
+    if not stored:
+        request.response.status = 202
+    return model_json(model)
+
+
 @view_config(route_name="models.download", request_method="POST")
 def download_model(request: Request) -> Response:
     body = validated(request, DownloadBody(), optional=True)

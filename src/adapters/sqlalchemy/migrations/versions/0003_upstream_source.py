@@ -25,6 +25,7 @@ COLUMNS = (
     ("fetch_heartbeat", TIMESTAMP),
     ("fetch_size", sa.BigInteger()),
     ("fetch_error", sa.Text()),
+    ("fetch_error_kind", sa.String(16)),
     ("fetch_failed_at", TIMESTAMP),
 )
 
