@@ -25,6 +25,7 @@ from domain.ports import BlobStore, UnitOfWork
 from domain.resources import PRETRAINED_MODEL
 from domain.services._base import existing
 from domain.services.upstream import Arriving, Transfers, fetchable
+from domain.transfer import Progress
 from domain.validation import read_body
 
 
@@ -252,6 +253,29 @@ class PretrainedModels:
         self.uow.pause()
         model = self._get(pk)
         return model, model.blob is not None
+
+    def fetch_and_wait(
+        self, actor: Actor, pk: int, progress: Progress | None = None
+    ) -> PretrainedModel:
+        """``fetch``, then follow the transfer (whichever process runs it)
+        until the file is stored; ``progress`` hears of each chunk."""
+        model, stored = self.fetch(actor, pk)
+        if stored or self.transfers is None:
+            return model
+        arriving = self.transfers.open(pk)
+        if arriving is not None:
+            for chunk in arriving.read():
+                if progress is not None:
+                    progress(len(chunk))
+        self.uow.pause()
+        return self._get(pk)
+
+    def awaiting_fetch(self, actor: Actor) -> list[PretrainedModel]:
+        """The active models whose file is upstream, not stored yet."""
+        waiting = {"type": "exact", "field": "data_state", "value": "remote"}
+        running = {**waiting, "value": "fetching"}
+        spec = {"expressions": [{"type": "or", "sub_expressions": [waiting, running]}]}
+        return self.list(actor, spec)
 
     # -- helpers ----------------------------------------------------------
 

@@ -127,7 +127,7 @@ class Transfers:
         raised again, unless ``retry``."""
         with self.transactions() as uow:
             model = uow.models.get_for_update(pk)
-            owner, new = _claim(model, self.clock, self.lease, retry)
+            owner, new = claim_transfer(model, self.clock, self.lease, retry)
             source, pin = (model.source, model.source_sha256) if new else ("", None)  # type: ignore[union-attr]
         if new:
             self._start(pk, owner, source, pin)  # type: ignore[arg-type]
@@ -272,7 +272,7 @@ class Transfers:
             self.wait(owner)
 
 
-def _claim(
+def claim_transfer(
     model: PretrainedModel | None, clock: Clock, lease: timedelta, retry: bool
 ) -> tuple[str | None, bool]:
     """Decide, under the model's row lock, who runs its transfer: the owner

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from domain.errors import Invalid
 from domain.filters import parse_timestamp
 from entrypoints.bootstrap import Registry
-from entrypoints.cli import maintenance, mirror, users
+from entrypoints.cli import maintenance, mirror, upstream, users
 
 DEFAULT_CONFIG = "development.ini"
 
@@ -91,6 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--files", metavar="DIR", help="also copy the model files into DIR")
     export.add_argument(
         "-o", "--output", metavar="FILE", help="write the manifest to FILE (default: stdout)"
+    )
+
+    fetch = _command(
+        commands,
+        "fetch",
+        upstream.fetch,
+        "store models' upstream files now, before anyone downloads them",
+    )
+    fetch.add_argument("pks", nargs="*", type=int, metavar="PK", help="the models to fetch")
+    fetch.add_argument(
+        "--all", action="store_true", help="every active model whose file is upstream only"
     )
 
     verify = _command(
