@@ -18,7 +18,6 @@ the model was hard-deleted, given a file, or a new source.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import threading
@@ -139,13 +138,16 @@ class Transfers:
             model = uow.models.get(pk)
             if model is None:
                 return Status(False, error=NotFound("The model was deleted."))
+            if model.blob is not None:
+                # Stored by this transfer, or by an upload that abandoned it.
+                if model.fetch_owner == owner:
+                    return Status(False, stored=model.blob)
+                return Status(False, error=Abandoned())
             if model.fetch_owner == owner:
                 if model.fetch_heartbeat and model.fetch_heartbeat < self.clock.now() - self.lease:
                     return Status(False)  # its process died
                 size = model.fetch_size
                 return Status(True, None if size in (None, -1) else size, size is not None)
-            if model.blob is not None:
-                return Status(False, stored=model.blob)
             return Status(False, error=_failure(model) or Abandoned())
 
     def running_here(self, owner: str) -> bool:
@@ -222,7 +224,9 @@ class Transfers:
                 uow.blobs.acquire(staged.ref)
                 ref = self.store.commit(staged)
                 model.attach(ref, self.clock.now())
-                model.clear_fetch()
+                # The owner stays, naming the transfer that stored the file:
+                # its readers know the bytes they read are the ones stored.
+                model.fetch_heartbeat = model.fetch_size = None
         except BaseException:
             self.store.discard(staged)
             raise
@@ -349,14 +353,12 @@ class Arriving:
     def read(self, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
         """Bytes ``start`` to ``stop`` (the end by default) as they arrive.
 
-        The last byte of the file is only sent once the transfer is stored
-        and what was read is what was stored (its size, and its SHA-256 when
-        read from the start); otherwise the iteration raises, which cuts the
-        response short.
+        The last byte of the file is only sent once this transfer has stored
+        the file, and as many bytes were read as it stored; otherwise the
+        iteration raises, which cuts the response short.
         """
         end = self.size if stop is None else stop
         final = stop is None or stop == self.size
-        digest = hashlib.sha256() if start == 0 and final else None
         position, held = 0, b""
         done: BlobRef | None = None
         try:
@@ -364,21 +366,20 @@ class Arriving:
                 wanted = end is None or position < end
                 chunk = self.file.read(CHUNK_SIZE) if wanted else b""
                 if chunk:
-                    if digest is not None:
-                        digest.update(chunk)
                     upper = len(chunk) if end is None else max(0, end - position)
                     piece = chunk[max(0, start - position) : upper]
                     position += len(chunk)
                     if piece and final:
-                        if held:
-                            yield held
-                        held = piece
+                        # Everything but the last byte read, until the end.
+                        if held + piece[:-1]:
+                            yield held + piece[:-1]
+                        held = piece[-1:]
                     elif piece:
                         yield piece
                     continue
                 if done is not None:
-                    if final:
-                        self._check(done, position, digest)
+                    if final and position != done.size:
+                        raise Abandoned()
                     break
                 if not wanted and not final:
                     break  # a range that ends before the file does
@@ -398,10 +399,6 @@ class Arriving:
                 yield held
         finally:
             self.file.close()
-
-    def _check(self, stored: BlobRef, read: int, digest: Any) -> None:
-        if read != stored.size or (digest is not None and digest.hexdigest() != stored.sha256):
-            raise Abandoned()
 
     def close(self) -> None:
         self.file.close()
