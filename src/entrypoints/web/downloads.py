@@ -16,6 +16,7 @@ gets the whole file, which RFC 9110 allows.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -23,10 +24,13 @@ from typing import Any, BinaryIO
 from pyramid.request import Request
 from pyramid.response import Response
 
+from domain.errors import DomainError
 from domain.model import PretrainedModel
 from domain.services.pretrained_models import Download
 from domain.services.upstream import Arriving
 from domain.transfer import CHUNK_SIZE
+
+log = logging.getLogger(__name__)
 
 
 class BlobIter:
@@ -170,6 +174,18 @@ def _arriving_response(request: Request, model: PretrainedModel, arriving: Arriv
                 return response
             response.status = 206
             response.content_range = f"bytes {start}-{stop - 1}/{size}"
-    response.app_iter = arriving.read(start, stop)
+    response.app_iter = _cut_short(arriving.read(start, stop), model.pk, stop is not None)
     response.content_length = None if stop is None else stop - start
     return response
+
+
+def _cut_short(body: Iterator[bytes], pk: int | None, sized: bool) -> Iterator[bytes]:
+    """``body``; when it fails, a warning, and the response ends short: with
+    a ``Content-Length``, the server then closes the connection; without,
+    only an error keeps it from ending the chunked body as if complete."""
+    try:
+        yield from body
+    except DomainError as exc:
+        log.warning("download of model %s cut short: %s", pk, exc.detail)
+        if not sized:
+            raise
