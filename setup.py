@@ -34,7 +34,10 @@ setup(
     package_dir={"": "src"},
     packages=find_packages("src"),
     include_package_data=True,
-    package_data={"adapters.sqlalchemy": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
+    package_data={
+        "adapters.sqlalchemy": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
+        "domain.catalogue": ["*.json"],
+    },
     zip_safe=False,
     install_requires=requires,
     extras_require={"test": tests_require},

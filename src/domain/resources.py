@@ -114,7 +114,7 @@ PRETRAINED_MODEL = Resource(
         Field(
             "licence",
             Kind.STR,
-            "The name of a licence.",
+            "The name of a licence, or the SPDX identifier of a UFDL licence (`Apache-2.0`).",
             required=True,
             writable=True,
             exported=True,

@@ -33,7 +33,7 @@ def test_first_start_creates_seeds_and_explains(ini: str, caplog: pytest.LogCapt
     with caplog.at_level(logging.INFO):
         get_app(ini)
     assert _rows(ini, "SELECT count(*) FROM domains") == [(5,)]
-    assert _rows(ini, "SELECT count(*) FROM licences") == [(8,)]
+    assert _rows(ini, "SELECT count(*) FROM licences") == [(14,)]
     assert "modelhub -c test.ini user add admin --admin" in caplog.text
     key = (Path(ini).parent / "var" / "jwt.key").read_text()
     assert len(key) >= 32
@@ -45,7 +45,7 @@ def test_first_start_creates_seeds_and_explains(ini: str, caplog: pytest.LogCapt
 
 def test_initdb_is_idempotent(ini: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert initdb.main([ini]) == 0
-    assert "13 seed rows added" in capsys.readouterr().out
+    assert "19 seed rows added" in capsys.readouterr().out
     assert initdb.main([ini]) == 0
     assert "0 seed rows added" in capsys.readouterr().out
 

@@ -85,7 +85,7 @@ def test_initdb_is_safe_to_run_twice_and_other_commands_need_it(batch: Batch) ->
     missing = batch.run("verify")
     assert missing.code == 1 and "run `modelhub initdb` first" in missing.err
     first = batch.run("initdb")
-    assert first.code == 0 and "13 seed rows added" in first.out
+    assert first.code == 0 and "19 seed rows added" in first.out
     second = batch.run("initdb")
     assert second.code == 0 and "0 seed rows added" in second.out
     assert batch.rows("SELECT count(*) FROM domains") == [(5,)]

@@ -252,8 +252,12 @@ def test_seed_adds_missing_rows_once(uow: UnitOfWork) -> None:
     uow.commit()
     names = [d.name for d in uow.domains.list(f.FilterSpec())]
     assert names == [name for name, _ in DOMAINS]
-    apache = uow.licences.get_by_name("Apache-2.0")
+    apache = uow.licences.get_by_name("Apache 2.0")
     assert apache is not None and "Patent use" in apache.permissions
+    licences = uow.licences.list(f.FilterSpec())
+    assert [(lic.pk, lic.name) for lic in licences] == [
+        (pk, template.name) for pk, template in enumerate(LICENCES, 1)
+    ]
 
 
 # -- pretrained models --------------------------------------------------------

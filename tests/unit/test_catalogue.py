@@ -16,7 +16,7 @@ from domain.services.frameworks import Frameworks
 from domain.services.licences import Licences
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
-from domain.validation import BAD_URL, BLANK, NOT_TEXT, REQUIRED, too_long
+from domain.validation import BAD_URL, BLANK, NOT_TEXT, REQUIRED, is_http_url, too_long
 from tests.unit.conftest import everything
 
 UNIQUE_FRAMEWORK = {"non_field_errors": ["The fields name, version must make a unique set."]}
@@ -27,15 +27,22 @@ SEEDED_DOMAINS = [
     ("sp", "Speech"),
     ("sc", "Spectrum Classification"),
 ]
+# UFDL's licences, spelled and ordered as the UFDL server seeds them.
 SEEDED_LICENCES = [
-    "Apache-2.0",
-    "MIT",
-    "BSD-3-Clause",
-    "GPL-3.0",
+    "AGPL3",
+    "Apache 2.0",
+    "BSD 2-clause",
+    "BSD 3-clause",
+    "CC0",
     "CC-BY-4.0",
-    "CC-BY-NC-4.0",
     "CC-BY-SA-4.0",
-    "proprietary",
+    "GPL2",
+    "GPL3",
+    "LGPL3",
+    "MIT",
+    "Mozilla Public License 2.0",
+    "The Unlicense",
+    "Proprietary",
 ]
 
 
@@ -267,30 +274,38 @@ def test_domains_need_authentication(
 def test_licences_are_seeded(licences: Licences, user: User) -> None:
     seeded = licences.list(user)
     assert [lic.name for lic in seeded] == SEEDED_LICENCES
-    apache = seeded[0]
-    assert apache.url == "https://www.apache.org/licenses/LICENSE-2.0"
-    assert "Patent use" in apache.permissions
-    assert all(lic.url.startswith("https://") for lic in seeded)
+    assert [lic.pk for lic in seeded] == list(range(1, 15))  # UFDL's pks
+    apache = seeded[1]
+    assert (apache.name, apache.url) == ("Apache 2.0", "https://opensource.org/licenses/Apache-2.0")
+    assert apache.permissions == [
+        "Commercial use",
+        "Patent use",
+        "Modification",
+        "Private use",
+        "Distribution",
+    ]
+    assert apache.limitations == ["Liability", "Warranty", "Trademark use"]
+    assert apache.conditions == ["State changes", "License and copyright notice"]
+    assert apache.domains == ["Software", "Models"]
+    assert all(is_http_url(lic.url) for lic in seeded)
     assert asdict(licences.retrieve(user, apache.pk)) == asdict(apache)
 
 
 def test_licence_create_update_destroy(licences: Licences, admin: User, user: User) -> None:
-    created = licences.create(admin, {"name": "Unlicense", "url": "https://unlicense.org/"})
-    assert (created.name, created.url) == ("Unlicense", "https://unlicense.org/")
+    created = licences.create(admin, {"name": "ISC", "url": "https://isc.org/"})
+    assert (created.name, created.url) == ("ISC", "https://isc.org/")
     assert (created.domains, created.permissions, created.limitations, created.conditions) == (
         [],
         [],
         [],
         [],
     )
-    by_name = {"expressions": [{"type": "exact", "field": "name", "value": "Unlicense"}]}
-    assert [(lic.pk, lic.name) for lic in licences.list(user, by_name)] == [
-        (created.pk, "Unlicense")
-    ]
-    licences.update(admin, created.pk, {"name": "The Unlicense", "url": "https://u.org/"})
-    assert (created.name, created.url) == ("The Unlicense", "https://u.org/")
-    licences.update(admin, created.pk, {"url": "http://unlicense.org"}, partial=True)
-    assert (created.name, created.url) == ("The Unlicense", "http://unlicense.org")
+    by_name = {"expressions": [{"type": "exact", "field": "name", "value": "ISC"}]}
+    assert [(lic.pk, lic.name) for lic in licences.list(user, by_name)] == [(created.pk, "ISC")]
+    licences.update(admin, created.pk, {"name": "ISC License", "url": "https://i.org/"})
+    assert (created.name, created.url) == ("ISC License", "https://i.org/")
+    licences.update(admin, created.pk, {"url": "http://isc.org"}, partial=True)
+    assert (created.name, created.url) == ("ISC License", "http://isc.org")
     licences.destroy(admin, created.pk)
     with pytest.raises(NotFound):
         licences.retrieve(user, created.pk)
@@ -341,15 +356,15 @@ def test_destroying_a_used_licence_conflicts(
     with pytest.raises(Conflict):
         licences.destroy(admin, mit(uow).pk)
     assert (model.licence.pk, model.licence.name) == (mit(uow).pk, "MIT")
-    licences.destroy(admin, uow.licences.get_by_name("GPL-3.0").pk)
-    assert uow.licences.get_by_name("GPL-3.0") is None
+    licences.destroy(admin, uow.licences.get_by_name("GPL3").pk)
+    assert uow.licences.get_by_name("GPL3") is None
 
 
 def test_subdescriptors_add_and_remove(
     licences: Licences, admin: User, uow: MemoryUnitOfWork
 ) -> None:
     licence = mit(uow)
-    assert licence.permissions == ["Commercial use", "Modification", "Distribution", "Private use"]
+    assert licence.permissions == ["Commercial use", "Modification", "Private use", "Distribution"]
     edit = {"type": "permissions", "method": "add", "names": ["Patent use", "Sublicensing"]}
     edited = licences.edit_subdescriptors(admin, licence.pk, edit)
     assert (edited.pk, edited.name) == (licence.pk, "MIT")
@@ -358,15 +373,15 @@ def test_subdescriptors_add_and_remove(
     licences.edit_subdescriptors(admin, licence.pk, remove)
     assert licence.permissions == [
         "Commercial use",
-        "Distribution",
         "Private use",
+        "Distribution",
         "Patent use",
         "Sublicensing",
     ]
     licences.edit_subdescriptors(
         admin, licence.pk, {"type": "domains", "method": "add", "names": ["ic", "od"]}
     )
-    assert licence.domains == ["ic", "od"]
+    assert licence.domains == ["Software", "Models", "ic", "od"]
     assert licence.limitations == ["Liability", "Warranty"]
 
 
@@ -440,6 +455,7 @@ def test_licence_admin_actions(
 ) -> None:
     call = LICENCE_ADMIN_ACTIONS[action]
     pk = mit(uow).pk
+    domains = list(mit(uow).domains)
     for actor, error in (
         (anonymous, NotAuthenticated),
         (inactive, NotAuthenticated),
@@ -447,7 +463,7 @@ def test_licence_admin_actions(
     ):
         with pytest.raises(error):
             call(licences, actor, pk)
-    assert mit(uow).domains == []
+    assert mit(uow).domains == domains
     assert [lic.name for lic in everything(uow.licences)] == SEEDED_LICENCES
     call(licences, admin, pk)
 
@@ -481,9 +497,9 @@ def test_seed_is_idempotent() -> None:
 def test_seed_adds_only_what_is_missing_and_keeps_edits(admin: User, uow: MemoryUnitOfWork) -> None:
     service = Licences(uow)
     service.update(admin, mit(uow).pk, {"url": "https://mit.example"}, partial=True)
-    service.destroy(admin, uow.licences.get_by_name("GPL-3.0").pk)
+    service.destroy(admin, uow.licences.get_by_name("GPL3").pk)
     assert seed(uow) == 1
-    assert uow.licences.get_by_name("GPL-3.0") is not None
+    assert uow.licences.get_by_name("GPL3") is not None
     assert mit(uow).url == "https://mit.example"
     assert [lic.name for lic in everything(uow.licences)].count("MIT") == 1
 

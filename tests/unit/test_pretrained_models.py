@@ -383,7 +383,7 @@ def test_put_replaces_every_writable_field(
         {
             "framework": onnx.pk,
             "domain": "ic",
-            "licence": "Apache-2.0",
+            "licence": "Apache 2.0",
             "url": "http://models.local/resnet",
             "description": "A classifier.",
             "name": "resnet",
@@ -393,7 +393,7 @@ def test_put_replaces_every_writable_field(
     assert updated is model
     assert updated.framework is onnx
     assert updated.domain.description == "Image Classification"
-    assert updated.licence.name == "Apache-2.0"
+    assert updated.licence.name == "Apache 2.0"
     assert (updated.url, updated.description, updated.name, updated.metadata) == (
         "http://models.local/resnet",
         "A classifier.",

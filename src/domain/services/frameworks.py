@@ -51,10 +51,16 @@ class Frameworks(ReadableResource[Framework]):
 
     def get_or_create(self, actor: Actor, name: str, version: str) -> Framework:
         """The framework with this name and version, created when missing."""
+        return self.find_or_create(actor, name, version)[0]
+
+    def find_or_create(self, actor: Actor, name: str, version: str) -> tuple[Framework, bool]:
+        """As ``get_or_create``, and whether it was created."""
         require_admin(actor)
         values = self._read({"name": name, "version": version}, partial=False)
         found = self.uow.frameworks.get_by_name_version(values["name"], values["version"])
-        return found or self.create(actor, values)
+        if found is not None:
+            return found, False
+        return self.create(actor, values), True
 
     def _read(self, data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         values, errors = read_body(FRAMEWORK, data, partial=partial)

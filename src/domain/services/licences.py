@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from domain.catalogue.ufdl import LICENCE_ALIASES
 from domain.errors import Conflict, Invalid
 from domain.model import SUBDESCRIPTOR_TYPES, Licence
 from domain.permissions import Actor, require_admin
-from domain.ports import UnitOfWork
+from domain.ports import LicenceRepository, UnitOfWork
 from domain.resources import LICENCE
 from domain.services._base import ReadableResource
 from domain.validation import REQUIRED, read_body, text_problem
@@ -87,6 +88,18 @@ class Licences(ReadableResource[Licence]):
         found = self.uow.licences.get_by_name(name)
         if found is not None and found.pk != pk:
             raise Invalid.field("name", "licence with this name already exists.")
+
+
+def find_licence(licences: LicenceRepository, name: str) -> Licence | None:
+    """The licence a model body names: the one called ``name``, else the one
+    ``name`` is an alias of (the SPDX identifier of a UFDL licence, e.g.
+    ``Apache-2.0`` for ``Apache 2.0``), so scripts written for either kind
+    of server work. A licence really called ``name`` wins: in a registry
+    seeded before UFDL's licences, ``Apache-2.0`` still names its own row."""
+    found = licences.get_by_name(name)
+    if found is None and name in LICENCE_ALIASES:
+        found = licences.get_by_name(LICENCE_ALIASES[name])
+    return found
 
 
 def _choice(value: Any, choices: tuple[str, ...]) -> str:

@@ -12,6 +12,9 @@ again changes nothing and fetches no file the model already holds with the
 declared digest. Every field goes through the same service calls as the API
 (``PretrainedModels.create/update/set_file``, ``Frameworks.get_or_create``),
 so an entry that breaks a rule fails with the API's own message.
+
+A catalogue (``domain.catalogue``) is a manifest shipped with modelhub, with
+a list of frameworks to add first (``import_framework``), used or not.
 """
 
 from __future__ import annotations
@@ -42,12 +45,24 @@ class ImportResult:
 
     name: str
     model: str  # "created", "updated" or "unchanged"
-    file: str  # "stored", "unchanged", "skipped" (dry run) or "none"
+    # "stored", "unchanged", "skipped" (dry run), "remote" (none given: the
+    # model's source is fetched on first download) or "none"
+    file: str
     pk: int | None
 
     @property
     def changed(self) -> bool:
         return self.model != "unchanged" or self.file == "stored"
+
+
+@dataclass(frozen=True)
+class FrameworkResult:
+    """What importing one framework did (or, in a dry run, would do)."""
+
+    name: str
+    version: str
+    outcome: str  # "created" or "unchanged"
+    pk: int | None
 
 
 class Mirror:
@@ -87,7 +102,7 @@ class Mirror:
         location, sha256 = self._file_fields(entry)
         data = {f.name: entry[f.name] for f in PRETRAINED_MODEL.exported if f.name in entry}
         if "framework" in data:
-            data["framework"] = self._framework(actor, data["framework"]).pk
+            data["framework"] = self._framework(actor, data["framework"])[0].pk
         model = self._find(data)
         if model is None:
             model = self.models.create(actor, data)
@@ -98,7 +113,7 @@ class Mirror:
             outcome = "unchanged" if _snapshot(model) == before else "updated"
         held = self._held(model)
         if location is None:
-            file = "none"
+            file = "remote" if model.data_state == "remote" else "none"
         elif sha256 is not None and held is not None and held.sha256 == sha256.lower():
             file = "unchanged"  # nothing to download
         elif dry_run:
@@ -115,6 +130,22 @@ class Mirror:
                 stream.close()
             file = "unchanged" if held is not None and model.blob == held else "stored"
         result = ImportResult(model.name, outcome, file, model.pk)
+        if dry_run:
+            self.uow.abort()
+        return result
+
+    def import_framework(
+        self, actor: Actor, entry: Any, *, dry_run: bool = False
+    ) -> FrameworkResult:
+        """Add the framework ``entry`` names (``{"name", "version"}``, as a
+        manifest entry's ``framework``) unless it exists: a catalogue lists
+        frameworks that none of its models use yet. Call it in a transaction
+        of its own, as ``import_entry``; a dry run aborts its own changes."""
+        require_admin(actor)
+        framework, created = self._framework(actor, entry)
+        result = FrameworkResult(
+            framework.name, framework.version, "created" if created else "unchanged", framework.pk
+        )
         if dry_run:
             self.uow.abort()
         return result
@@ -152,17 +183,18 @@ class Mirror:
             raise Invalid(fields=errors)
         return location, sha256
 
-    def _framework(self, actor: Actor, raw: Any) -> Framework:
+    def _framework(self, actor: Actor, raw: Any) -> tuple[Framework, bool]:
         """The framework an entry names by its exported fields, created when
-        missing; a bad field is reported as ``framework.<field>``."""
+        missing, and whether it was; a bad field is reported as
+        ``framework.<field>``."""
         if not isinstance(raw, Mapping):
             raise Invalid.field("framework", 'Give an object {"name": ..., "version": ...}.')
         name, version = raw.get("name"), raw.get("version")
         try:
             if isinstance(name, str) and isinstance(version, str):
-                return self.frameworks.get_or_create(actor, name, version)
+                return self.frameworks.find_or_create(actor, name, version)
             # Reports each bad field as the API's framework create would.
-            return self.frameworks.create(actor, raw)
+            return self.frameworks.create(actor, raw), True
         except Invalid as exc:
             # Name the framework's fields as the manifest nests them.
             raise Invalid(

@@ -24,6 +24,7 @@ from domain.permissions import Actor, is_system, require_admin, require_authenti
 from domain.ports import BlobStore, UnitOfWork
 from domain.resources import PRETRAINED_MODEL
 from domain.services._base import existing
+from domain.services.licences import find_licence
 from domain.services.upstream import Arriving, Transfers, fetchable
 from domain.transfer import Progress
 from domain.validation import read_body
@@ -322,11 +323,11 @@ class PretrainedModels:
         return values
 
     def _record(self, field: Field, key: Any) -> Any:
-        """The framework (by pk), domain or licence (by name) a body names."""
+        """The framework (by pk), domain or licence (by name or alias) a body names."""
         finders = {
             "framework": self.uow.frameworks.get,
             "domain": self.uow.domains.get_by_name,
-            "licence": self.uow.licences.get_by_name,
+            "licence": functools.partial(find_licence, self.uow.licences),
         }
         return finders[field.name](key)
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from domain.catalogue import CATALOGUES
 from domain.errors import DomainError
 from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry
@@ -17,12 +18,47 @@ from entrypoints.cli.output import CommandError, byte_progress, describe, line, 
 
 def import_manifest(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
     """Import each entry in a transaction of its own; one failing entry is
-    reported and the others go on."""
-    manifest = Path(args.manifest)
-    entries = _read(manifest)
-    relative_to = str(manifest.resolve().parent)
+    reported and the others go on. A catalogue's frameworks come first."""
+    if args.catalogue is not None:
+        catalogue = CATALOGUES[args.catalogue]
+        failed = _import_frameworks(registry, catalogue.frameworks(), args.dry_run)
+        entries, relative_to = catalogue.models(), None
+    else:
+        manifest = Path(args.manifest)
+        entries, relative_to, failed = _read(manifest), str(manifest.resolve().parent), 0
+    failed += _import_models(registry, entries, relative_to, args.dry_run)
+    return 1 if failed else 0
+
+
+def _import_frameworks(registry: Registry, frameworks: list[dict[str, str]], dry_run: bool) -> int:
+    """Add each framework; returns how many failed."""
+    tally = {"created": 0, "unchanged": 0, "failed": 0}
+    verb = "would be " if dry_run else ""
+    for number, framework in enumerate(frameworks, 1):
+        where = f"framework {number} ({framework.get('name')} {framework.get('version')})"
+        try:
+            with registry.transaction() as services:
+                result = services.mirror.import_framework(SYSTEM, framework, dry_run=dry_run)
+        except DomainError as exc:
+            tally["failed"] += 1
+            line(f"{where}: error: {describe(exc)}", error=True)
+        else:
+            tally[result.outcome] += 1
+            line(f"{where}: {verb}{result.outcome}")
+    note = " (dry run: nothing changed)" if dry_run else ""
+    print(
+        f"{len(frameworks)} frameworks: {tally['created']} created, "
+        f"{tally['unchanged']} unchanged, {tally['failed']} failed{note}"
+    )
+    return tally["failed"]
+
+
+def _import_models(
+    registry: Registry, entries: list[Any], relative_to: str | None, dry_run: bool
+) -> int:
+    """Import each manifest entry; returns how many failed."""
     tally = {"created": 0, "updated": 0, "unchanged": 0, "stored": 0, "failed": 0}
-    verb = "would be " if args.dry_run else ""
+    verb = "would be " if dry_run else ""
     with progress(total=len(entries), unit="model", desc="import") as bar:
         for number, entry in enumerate(entries, 1):
             label = entry.get("name") if isinstance(entry, dict) else None
@@ -36,7 +72,7 @@ def import_manifest(registry: Registry, args: argparse.Namespace, stdin: TextIO)
                         SYSTEM,
                         entry,
                         relative_to=relative_to,
-                        dry_run=args.dry_run,
+                        dry_run=dry_run,
                         progress=received,
                     )
             except DomainError as exc:
@@ -50,13 +86,13 @@ def import_manifest(registry: Registry, args: argparse.Namespace, stdin: TextIO)
                 tally["stored"] += result.file == "stored"
                 line(f"{where}: model {verb}{result.model}, file {verb}{result.file}")
             bar.update(1)
-    note = " (dry run: nothing changed)" if args.dry_run else ""
+    note = " (dry run: nothing changed)" if dry_run else ""
     print(
         f"{len(entries)} entries: {tally['created']} created, {tally['updated']} updated, "
         f"{tally['unchanged']} unchanged, {tally['stored']} files stored, "
         f"{tally['failed']} failed{note}"
     )
-    return 1 if tally["failed"] else 0
+    return tally["failed"]
 
 
 def _read(manifest: Path) -> list[Any]:

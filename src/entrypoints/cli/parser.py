@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 
+from domain.catalogue import CATALOGUES
 from domain.errors import Invalid
 from domain.filters import parse_timestamp
 from entrypoints.bootstrap import Registry
@@ -75,9 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "import",
         mirror.import_manifest,
-        "import models from a JSON manifest (local files or URLs)",
+        "import models from a JSON manifest (local files or URLs) or a catalogue",
+        "Import models from a JSON manifest, or the frameworks and models of a catalogue "
+        "shipped with modelhub (their files stay upstream until a client asks).",
     )
-    imp.add_argument("manifest", help="a JSON list of models (see the README)")
+    what = imp.add_mutually_exclusive_group(required=True)
+    what.add_argument("manifest", nargs="?", help="a JSON list of models (see the README)")
+    what.add_argument(
+        "--catalogue",
+        choices=sorted(CATALOGUES),
+        help="instead of a manifest: ufdl, the UFDL server's frameworks and models",
+    )
     imp.add_argument(
         "--dry-run", action="store_true", help="check every entry, change and download nothing"
     )

@@ -66,6 +66,31 @@ def test_validation_errors_name_their_fields(api: Api) -> None:
     }
 
 
+def test_licence_may_be_given_by_its_spdx_identifier(any_api: Api) -> None:
+    """The registry has UFDL's "Apache 2.0"; "Apache-2.0" names it, and the
+    API shows the licence's real name."""
+    model = any_api.model(licence="Apache-2.0")
+    assert model["licence"] == "Apache 2.0"
+    url = BASE + f"/{model['pk']}"
+    patched = any_api.app.patch_json(url, {"licence": "GPL-3.0"}, headers=any_api.admin).json
+    assert patched["licence"] == "GPL3"
+    patched = any_api.app.patch_json(url, {"licence": "Apache-2.0"}, headers=any_api.admin).json
+    assert patched["licence"] == "Apache 2.0"
+    assert any_api.app.get(url, headers=any_api.user).json == patched
+    full = {key: patched[key] for key in ("name", "description", "url", "domain")}
+    full.update(domain="ic", framework=patched["framework"]["pk"], licence="MPL-2.0")
+    updated = any_api.app.put_json(url, full, headers=any_api.admin).json
+    assert updated["licence"] == "Mozilla Public License 2.0"
+    for unknown in ("Apache-3.0", "apache-2.0"):
+        errors = any_api.app.patch_json(
+            url, {"licence": unknown}, headers=any_api.admin, status=400
+        ).json
+        assert errors == {"licence": [f"Object with name={unknown} does not exist."]}
+    assert (
+        any_api.app.get(url, headers=any_api.user).json["licence"] == "Mozilla Public License 2.0"
+    )
+
+
 def test_malformed_json_is_400(api: Api) -> None:
     response = api.app.post(
         BASE + "/create",
