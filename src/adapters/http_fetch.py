@@ -13,6 +13,7 @@ changed: then the download fails rather than mixing two versions.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +30,18 @@ from domain.ports import Fetcher
 # 1 MiB chunks would never complete and the retries would run out.
 FETCH_CHUNK_SIZE = 64 * 1024
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+Headers = Callable[[], Mapping[str, str]]
+"""The headers of the next request, asked at each connection (so a token
+can be renewed between the attempts of one download)."""
+
+
+class HttpStatusError(SourceUnavailable):
+    """The server answered a status that no retry will change."""
+
+    def __init__(self, detail: str, status: int) -> None:
+        super().__init__(detail)
+        self.status = status
 
 
 class HttpFetcher(Fetcher):
@@ -55,14 +68,36 @@ class HttpFetcher(Fetcher):
         except OSError as exc:
             raise SourceUnavailable(f"Cannot read {path}: {exc.strerror or exc}.") from None
 
+    def download(
+        self,
+        url: str,
+        *,
+        headers: Headers | None = None,
+        method: str = "GET",
+        json: Any = None,
+    ) -> BinaryIO:
+        """``open`` of an http(s) URL with request headers, another method
+        or a JSON body; the same resumes, retries and timeouts."""
+        return cast(BinaryIO, _Download(self, url, headers, method, json))
+
 
 class _Download:
     """A readable stream over one URL that resumes where it broke off."""
 
-    def __init__(self, fetcher: HttpFetcher, url: str) -> None:
+    def __init__(
+        self,
+        fetcher: HttpFetcher,
+        url: str,
+        headers: Headers | None = None,
+        method: str = "GET",
+        json: Any = None,
+    ) -> None:
         self.fetcher = fetcher
         self.url = url
         self.shown = redacted(url)
+        self.headers = headers
+        self.method = method
+        self.json = json
         self.session = requests.Session()
         self.received = 0
         self.total: int | None = None
@@ -73,7 +108,11 @@ class _Download:
         self.failures = 0
         self.response: requests.Response | None = None
         self.chunks: Any = None
-        self._connect()
+        try:
+            self._connect()
+        except BaseException:
+            self.session.close()
+            raise
 
     # -- stream -----------------------------------------------------------
 
@@ -149,14 +188,19 @@ class _Download:
     def _connect(self) -> None:
         timeout = self.fetcher.timeout
         while True:
-            headers = {"Accept-Encoding": "identity"}
+            headers = {**(self.headers() if self.headers else {}), "Accept-Encoding": "identity"}
             if self.received:
                 headers["Range"] = f"bytes={self.received}-"
                 if self.validator:
                     headers["If-Range"] = self.validator
             try:
-                response = self.session.get(
-                    self.url, headers=headers, stream=True, timeout=(timeout, timeout)
+                response = self.session.request(
+                    self.method,
+                    self.url,
+                    headers=headers,
+                    json=self.json,
+                    stream=True,
+                    timeout=(timeout, timeout),
                 )
             except requests.RequestException as exc:
                 self._fail(_reason(exc, timeout), _timed_out(exc))
@@ -183,7 +227,9 @@ class _Download:
                     f"{self.received} bytes and cannot be resumed (the file changed, "
                     "or the server gives no ETag or Last-Modified to tell)."
                 )
-            raise SourceUnavailable(f"Cannot fetch {self.shown}: HTTP {status} {response.reason}.")
+            raise HttpStatusError(
+                f"Cannot fetch {self.shown}: HTTP {status} {response.reason}.", status
+            )
         self.response = response
         self.chunks = response.iter_content(FETCH_CHUNK_SIZE)
 

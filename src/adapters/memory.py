@@ -31,6 +31,7 @@ from domain.ports import (
     LicenceRepository,
     PasswordHasher,
     PretrainedModelRepository,
+    SourceServer,
     StagedBlob,
     StoredBlob,
     TemporaryFile,
@@ -125,7 +126,7 @@ class MemoryRepository(Generic[T]):
     def __init__(self, resource: Resource) -> None:
         self.entities: dict[int, T] = {}
         self.accessors = accessors(resource)
-        self._ids = itertools.count(1)
+        self._next_pk = 1  # like a database sequence, never rolled back
         self._saved: dict[int, tuple[T, dict[str, Any]]] = {}
 
     def checkpoint(self) -> None:
@@ -143,8 +144,15 @@ class MemoryRepository(Generic[T]):
         return self.entities.get(pk)
 
     def add(self, entity: T) -> None:
-        entity.pk = next(self._ids)  # type: ignore[attr-defined]
-        self.entities[entity.pk] = entity  # type: ignore[attr-defined]
+        """A new pk from the counter, or the entity's own (which must be
+        free), the counter then moved past it."""
+        pk = entity.pk  # type: ignore[attr-defined]
+        if pk is None:
+            pk = entity.pk = self._next_pk  # type: ignore[attr-defined]
+        elif pk in self.entities:
+            raise ValueError(f"pk {pk} is taken")  # a database's unique violation
+        self._next_pk = max(self._next_pk, pk + 1)
+        self.entities[pk] = entity
 
     def delete(self, entity: T) -> None:
         del self.entities[entity.pk]  # type: ignore[attr-defined]
@@ -414,6 +422,74 @@ class MemorySink(FileSink):
     def write(self, name: str, stream: BinaryIO) -> str:
         self.files[name] = stream.read()
         return f"memory:{name}"
+
+
+class MemorySourceServer(SourceServer):
+    """A source of a migration as lists of records (as the API shows them)
+    and files by model pk; remembers which files were opened. As a server,
+    it serves no file of a soft-deleted model. A file in ``broken`` breaks
+    off half way, as a download that cannot be resumed."""
+
+    def __init__(
+        self,
+        licences: Iterable[Mapping[str, Any]] = (),
+        frameworks: Iterable[Mapping[str, Any]] = (),
+        domains: Iterable[Mapping[str, Any]] = (),
+        models: Iterable[Mapping[str, Any]] = (),
+        usernames: Mapping[int, str] | None = None,
+        files: Mapping[int, bytes] | None = None,
+    ) -> None:
+        self.location = "memory://source"
+        self.records = {
+            "licences": [dict(r) for r in licences],
+            "frameworks": [dict(r) for r in frameworks],
+            "domains": [dict(r) for r in domains],
+            "models": [dict(r) for r in models],
+        }
+        self.usernames = dict(usernames or {})
+        self.files = dict(files or {})
+        self.broken: set[int] = set()
+        self.opened: list[int] = []
+
+    def licences(self) -> list[Mapping[str, Any]]:
+        return list(self.records["licences"])
+
+    def frameworks(self) -> list[Mapping[str, Any]]:
+        return list(self.records["frameworks"])
+
+    def domains(self) -> list[Mapping[str, Any]]:
+        return list(self.records["domains"])
+
+    def models(self) -> list[Mapping[str, Any]]:
+        return list(self.records["models"])
+
+    def username(self, pk: int) -> str | None:
+        return self.usernames.get(pk)
+
+    def open_file(self, pk: int) -> BinaryIO:
+        self.opened.append(pk)
+        deleted = any(
+            m.get("pk") == pk and m.get("deletion_time") is not None for m in self.records["models"]
+        )
+        if deleted:
+            raise SourceUnavailable(f"Cannot fetch the file of model {pk}: HTTP 410 Gone.")
+        if pk not in self.files:
+            raise SourceUnavailable(f"Cannot fetch the file of model {pk}: HTTP 404 Not Found.")
+        data = self.files[pk]
+        if pk in self.broken:
+            return cast(BinaryIO, _BreaksOff(data[: len(data) // 2]))
+        return io.BytesIO(data)
+
+    def close(self) -> None:
+        pass
+
+
+class _BreaksOff(io.BytesIO):
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        if not chunk:
+            raise SourceUnavailable("Cannot fetch the file: the connection broke off.")
+        return chunk
 
 
 class PlainPasswordHasher(PasswordHasher):

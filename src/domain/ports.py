@@ -26,7 +26,12 @@ class Repository(abc.ABC, Generic[T]):
 
     @abc.abstractmethod
     def add(self, entity: T) -> None:
-        """Store a new entity and give it its ``pk``."""
+        """Store a new entity and give it its ``pk``.
+
+        An entity that has a ``pk`` already keeps it (a migration keeps the
+        source's pks; the caller checks with ``get`` that it is free), and
+        the pks given to later entities come after it.
+        """
 
     @abc.abstractmethod
     def delete(self, entity: T) -> None: ...
@@ -244,6 +249,44 @@ class Fetcher(abc.ABC):
         a source that cannot be read raises ``SourceUnavailable``, at once
         or from ``read``.
         """
+
+
+class SourceServer(abc.ABC):
+    """A running UFDL (or modelhub) server that a migration copies from.
+
+    Records are given as its API shows them (JSON objects, in pk order); a
+    source that cannot be read raises ``SourceUnavailable``.
+    """
+
+    location: str
+
+    @abc.abstractmethod
+    def licences(self) -> list[Mapping[str, Any]]: ...
+
+    @abc.abstractmethod
+    def frameworks(self) -> list[Mapping[str, Any]]: ...
+
+    @abc.abstractmethod
+    def domains(self) -> list[Mapping[str, Any]]: ...
+
+    @abc.abstractmethod
+    def models(self) -> list[Mapping[str, Any]]:
+        """Every pretrained model, soft-deleted ones included."""
+
+    @abc.abstractmethod
+    def username(self, pk: int) -> str | None:
+        """The name of the source's user ``pk``, or None when the source does
+        not show it (no such user, or not to this login)."""
+
+    @abc.abstractmethod
+    def open_file(self, pk: int) -> BinaryIO:
+        """A readable stream of model ``pk``'s file, resumed where it breaks
+        off; ``SourceUnavailable`` (at once or from ``read``) when the source
+        cannot deliver it."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Let go of the connections to the source."""
 
 
 class FileSink(abc.ABC):

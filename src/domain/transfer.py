@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import BinaryIO
 
 # Bytes read or written at a time when streaming a file in or out: large
 # enough to keep system calls few, small enough that memory stays flat.
@@ -10,3 +11,20 @@ CHUNK_SIZE = 1024 * 1024
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just moved."""
+
+
+class Counted:
+    """A readable stream that reports how many bytes were read through it."""
+
+    def __init__(self, stream: BinaryIO, progress: Progress) -> None:
+        self.stream = stream
+        self.progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        if chunk:
+            self.progress(len(chunk))
+        return chunk
+
+    def close(self) -> None:
+        self.stream.close()

@@ -19,6 +19,7 @@ from adapters.attempts import InMemoryAttemptLog
 from adapters.filesystem import DirectorySink, FileBlobStore
 from adapters.http_fetch import HttpFetcher
 from adapters.passwords import Argon2PasswordHasher
+from adapters.source_server import HttpSourceServer
 from adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.session import PoolSize, make_engine, make_session_factory, tm_session
@@ -26,12 +27,21 @@ from adapters.sqlalchemy.uow import SqlUnitOfWork
 from adapters.tokens import JwtTokenSigner
 from domain.clock import Clock, SystemClock
 from domain.filters import Exact, FilterSpec
-from domain.ports import BlobStore, Fetcher, FileSink, PasswordHasher, TokenSigner, UnitOfWork
+from domain.ports import (
+    BlobStore,
+    Fetcher,
+    FileSink,
+    PasswordHasher,
+    SourceServer,
+    TokenSigner,
+    UnitOfWork,
+)
 from domain.services.auth import Auth, LoginThrottle
 from domain.services.domains import Domains
 from domain.services.frameworks import Frameworks
 from domain.services.licences import Licences
 from domain.services.maintenance import Maintenance
+from domain.services.migration import Migration
 from domain.services.mirror import Mirror
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
@@ -53,6 +63,7 @@ class Services:
     auth: Auth
     mirror: Mirror
     maintenance: Maintenance
+    migration: Migration
 
 
 class Registry:
@@ -120,6 +131,7 @@ class Registry:
             ),
             mirror=Mirror(uow, models, frameworks, self.store, self.fetcher),
             maintenance=Maintenance(uow, self.store, self.clock, models),
+            migration=Migration(uow, models, frameworks, Licences(uow), self.store),
         )
 
     def unit_of_work(self, transaction_manager: transaction.TransactionManager) -> SqlUnitOfWork:
@@ -162,6 +174,14 @@ class Registry:
     def file_sink(self, folder: str) -> FileSink:
         """Where ``export --files`` writes the model files."""
         return DirectorySink(folder)
+
+    def source_server(self, url: str, username: str, password: str) -> SourceServer:
+        """The running UFDL (or modelhub) server at ``url`` that ``modelhub
+        migrate`` copies from, logged in; files come with this registry's
+        fetch timeout and retries."""
+        s = self.settings
+        fetcher = HttpFetcher(s.fetch_timeout, s.fetch_retries)
+        return HttpSourceServer(url, username, password, fetcher)
 
     def has_admin(self) -> bool:
         """Whether an active admin account exists yet."""

@@ -391,6 +391,51 @@ def test_model_add_get_update_delete(uow: UnitOfWork, catalogue: Catalogue) -> N
     assert len(uow.models.list(f.FilterSpec())) == 4
 
 
+def test_an_entity_added_with_a_pk_keeps_it_and_later_pks_come_after(
+    uow: UnitOfWork, catalogue: Catalogue
+) -> None:
+    kept = Framework("JAX", "0.4", pk=50)
+    uow.frameworks.add(kept)
+    after = Framework("JAX", "0.5")
+    uow.frameworks.add(after)
+    assert (kept.pk, after.pk) == (50, 51)
+    # A pk below the highest leaves the next one where it was.
+    lower = Framework("JAX", "0.3", pk=20)
+    uow.frameworks.add(lower)
+    latest = Framework("JAX", "0.6")
+    uow.frameworks.add(latest)
+    assert (lower.pk, latest.pk) == (20, 52)
+    licence = Licence("Unlicense", pk=40)
+    uow.licences.add(licence)
+    model = PretrainedModel(
+        "kept",
+        kept,
+        catalogue.models[0].domain,
+        licence,
+        url="https://models.example.org/kept",
+        description="",
+        creation_time=hours(0),
+        pk=70,
+    )
+    uow.models.add(model)
+    uow.commit()
+    found = uow.models.get(70)
+    assert found is not None and (found.name, found.framework.pk, found.licence.pk) == (
+        "kept",
+        50,
+        40,
+    )
+    assert [fw.pk for fw in uow.frameworks.list(f.FilterSpec()) if fw.name == "JAX"] == [
+        20,
+        50,
+        51,
+        52,
+    ]
+    fresh = Licence("0BSD")
+    uow.licences.add(fresh)
+    assert fresh.pk == 41
+
+
 def test_uses_framework_and_licence(uow: UnitOfWork, catalogue: Catalogue) -> None:
     unused_framework, unused_licence = Framework("JAX", "0.4"), Licence("GPL-3.0")
     uow.frameworks.add(unused_framework)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Table, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, case, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from adapters.sqlalchemy import tables as t
@@ -24,6 +24,14 @@ from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
 
 T = TypeVar("T")
 
+# ``setval`` only forwards: a sequence already past the pk (rows given later
+# pks, since deleted) stays, so a deleted record's pk is never given again.
+_MOVE_SEQUENCE = text(
+    "SELECT setval(serial.seq, :pk) FROM "
+    "(SELECT CAST(pg_get_serial_sequence(:table, 'id') AS regclass) AS seq) AS serial "
+    "WHERE :pk > coalesce(pg_sequence_last_value(serial.seq), 0)"
+)
+
 
 class _SqlRepository(Generic[T]):
     entity: type[T]
@@ -37,7 +45,15 @@ class _SqlRepository(Generic[T]):
         return self.session.get(self.entity, pk)
 
     def add(self, entity: T) -> None:
-        """Store ``entity``; flushing gives it its ``pk`` at once."""
+        """Store ``entity``; flushing gives it its ``pk`` at once.
+
+        An entity with a pk keeps it. On PostgreSQL the table's sequence is
+        first moved past that pk (never back), so later pks come after it;
+        SQLite gives the largest rowid plus one anyway.
+        """
+        pk = entity.pk  # type: ignore[attr-defined]
+        if pk is not None and dialect_name(self.session) == "postgresql":
+            self.session.execute(_MOVE_SEQUENCE, {"table": self.table.name, "pk": pk})
         self.session.add(entity)
         self.session.flush()
 

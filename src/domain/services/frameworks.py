@@ -21,9 +21,10 @@ class Frameworks(ReadableResource[Framework]):
         super().__init__(uow.frameworks)
         self.uow = uow
 
-    def create(self, actor: Actor, data: Mapping[str, Any]) -> Framework:
+    def create(self, actor: Actor, data: Mapping[str, Any], *, pk: int | None = None) -> Framework:
+        """A new framework; with ``pk`` (free), under that pk (a migration's)."""
         require_admin(actor)
-        framework = Framework(**self._read(data, partial=False))
+        framework = Framework(**self._read(data, partial=False), pk=pk)
         self._check_unique(framework)
         self.uow.frameworks.add(framework)
         return framework

@@ -24,9 +24,10 @@ class Licences(ReadableResource[Licence]):
         super().__init__(uow.licences)
         self.uow = uow
 
-    def create(self, actor: Actor, data: Mapping[str, Any]) -> Licence:
+    def create(self, actor: Actor, data: Mapping[str, Any], *, pk: int | None = None) -> Licence:
+        """A new licence; with ``pk`` (free), under that pk (a migration's)."""
         require_admin(actor)
-        licence = Licence(**self._read(data, partial=False))
+        licence = Licence(**self._read(data, partial=False), pk=pk)
         self._check_unique(licence.name)
         self.uow.licences.add(licence)
         return licence

@@ -70,13 +70,17 @@ class PretrainedModels:
         require_authenticated(actor)
         return self._get(pk)
 
-    def create(self, actor: Actor, data: Mapping[str, Any]) -> PretrainedModel:
+    def create(
+        self, actor: Actor, data: Mapping[str, Any], *, pk: int | None = None
+    ) -> PretrainedModel:
+        """A new model; with ``pk`` (free), under that pk (a migration's)."""
         user = require_admin(actor)
         values = self._read(data, partial=False, creating=True)
         model = PretrainedModel(
             **values,
             creator=None if is_system(user) else user,
             creation_time=self.clock.now(),
+            pk=pk,
         )
         self.uow.models.add(model)
         return model

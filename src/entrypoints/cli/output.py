@@ -19,11 +19,12 @@ class CommandError(Exception):
     """A failure to report as one ``error:`` line and exit status 1."""
 
 
-def read_password(stdin: TextIO) -> str:
-    """Twice from the terminal, or the first line of a non-terminal stdin."""
+def read_password(stdin: TextIO, prompt: str = "Password: ", *, confirm: bool = True) -> str:
+    """From the terminal (twice to ``confirm`` a new one), or the first line
+    of a non-terminal stdin."""
     if stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if password != getpass.getpass("Password (again): "):
+        password = getpass.getpass(prompt)
+        if confirm and password != getpass.getpass("Password (again): "):
             raise CommandError("the passwords do not match")
         return password
     return stdin.readline().rstrip("\r\n")

@@ -10,8 +10,9 @@ from typing import Any, TextIO
 from domain.catalogue import CATALOGUES
 from domain.errors import Invalid
 from domain.filters import parse_timestamp
+from domain.validation import is_http_url
 from entrypoints.bootstrap import Registry
-from entrypoints.cli import maintenance, mirror, upstream, users
+from entrypoints.cli import maintenance, migrate, mirror, upstream, users
 
 DEFAULT_CONFIG = "development.ini"
 
@@ -113,6 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="every active model whose file is upstream only"
     )
 
+    mig = _command(
+        commands,
+        "migrate",
+        migrate.migrate,
+        "copy licences, frameworks and models from a running UFDL or modelhub server",
+        "Copy the licences, frameworks and pretrained models (files and soft-deleted ones "
+        "included) of a running UFDL or modelhub server, keeping their pks where they are "
+        "free here; running it again changes nothing. The password is read from the "
+        "terminal, or from the first line of stdin when it is not one.",
+    )
+    mig.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        type=http_url,
+        metavar="URL",
+        help="the server, e.g. http://ufdl.example:8000",
+    )
+    mig.add_argument("--user", required=True, metavar="NAME", help="an account on that server")
+
     verify = _command(
         commands, "verify", maintenance.verify, "re-hash every file and compare with the database"
     )
@@ -189,6 +210,13 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
+
+
+def http_url(text: str) -> str:
+    """An absolute http(s) URL, without a trailing slash."""
+    if not is_http_url(text):
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r}")
+    return text.rstrip("/")
 
 
 def timestamp(text: str) -> datetime:
