@@ -80,7 +80,7 @@ def source() -> MemorySourceServer:
     remote (a source not fetched yet)."""
     return MemorySourceServer(
         licences=[
-            licence_record(2, "MIT", permissions=["Commercial use", "Private use"]),
+            licence_record(11, "MIT", permissions=["Commercial use", "Private use"]),
             licence_record(20, "Custom licence", domains=["ic"], limitations=["Liability"]),
         ],
         frameworks=[TORCH, KERAS],
@@ -154,7 +154,7 @@ def test_a_first_run_copies_every_record_under_its_pk(
 
     assert all(isinstance(o, StepResult) for o in outcomes), outcomes
     results = by_label(outcomes)
-    assert results["licence 2 'MIT'"].outcome == "updated"  # the seeded one, matched by name
+    assert results["licence 11 'MIT'"].outcome == "updated"  # the seeded one, matched by name
     assert results["licence 20 'Custom licence'"].outcome == "created"
     assert results["framework 3 'pytorch 2.4'"].outcome == "created"
     custom = uow.licences.get(20)
