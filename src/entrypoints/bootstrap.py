@@ -19,14 +19,24 @@ from adapters.attempts import InMemoryAttemptLog
 from adapters.filesystem import DirectorySink, FileBlobStore
 from adapters.http_fetch import HttpFetcher
 from adapters.passwords import Argon2PasswordHasher
+from adapters.queued_usage import QueuedUsageLog
 from adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.session import PoolSize, make_engine, make_session_factory, tm_session
 from adapters.sqlalchemy.uow import SqlUnitOfWork
+from adapters.sqlalchemy.usage import SqlUsageLog
 from adapters.tokens import JwtTokenSigner
 from domain.clock import Clock, SystemClock
 from domain.filters import Exact, FilterSpec
-from domain.ports import BlobStore, Fetcher, FileSink, PasswordHasher, TokenSigner, UnitOfWork
+from domain.ports import (
+    BlobStore,
+    Fetcher,
+    FileSink,
+    PasswordHasher,
+    TokenSigner,
+    UnitOfWork,
+    UsageLog,
+)
 from domain.services.auth import Auth, LoginThrottle
 from domain.services.domains import Domains
 from domain.services.frameworks import Frameworks
@@ -35,6 +45,7 @@ from domain.services.maintenance import Maintenance
 from domain.services.mirror import Mirror
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
+from domain.services.stats import Stats
 from domain.services.users import Users
 from entrypoints.settings import Settings
 
@@ -52,6 +63,7 @@ class Services:
     auth: Auth
     mirror: Mirror
     maintenance: Maintenance
+    stats: Stats
 
 
 class Registry:
@@ -67,6 +79,7 @@ class Registry:
         signer: TokenSigner | None = None,
         clock: Clock | None = None,
         fetcher: Fetcher | None = None,
+        usage: UsageLog | None = None,
     ) -> None:
         start_mappers()
         self.settings = settings
@@ -81,6 +94,8 @@ class Registry:
         self.clock = clock or SystemClock()
         self.fetcher = fetcher or HttpFetcher(settings.fetch_timeout, settings.fetch_retries)
         # Shared by every request of this process, unlike the services.
+        # Downloads are counted in the background (see ``QueuedUsageLog``).
+        self.usage = usage or QueuedUsageLog(SqlUsageLog(self.engine))
         self.login_attempts = InMemoryAttemptLog()
         self.login_throttle = LoginThrottle(
             settings.login_failures_per_username,
@@ -111,6 +126,7 @@ class Registry:
             ),
             mirror=Mirror(uow, models, frameworks, self.store, self.fetcher),
             maintenance=Maintenance(uow, self.store, self.clock, models),
+            stats=Stats(uow, self.usage),
         )
 
     def unit_of_work(self, transaction_manager: transaction.TransactionManager) -> SqlUnitOfWork:
@@ -154,4 +170,6 @@ class Registry:
             return bool(services.uow.users.list(admins))
 
     def dispose(self) -> None:
+        if isinstance(self.usage, QueuedUsageLog):
+            self.usage.close()  # records still queued are written first
         self.engine.dispose()

@@ -42,7 +42,7 @@ def test_upgrade_creates_the_schema_of_the_tables_module(empty_engine: Engine) -
 
     upgrade(empty_engine)
 
-    assert current_revision(empty_engine) == head_revision() == "0003"
+    assert current_revision(empty_engine) == head_revision() == "0004"
     assert set(inspect(empty_engine).get_table_names()) == {
         *tables.metadata.tables,
         "alembic_version",

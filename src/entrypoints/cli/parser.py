@@ -9,8 +9,9 @@ from typing import Any, TextIO
 
 from domain.errors import Invalid
 from domain.filters import parse_timestamp
+from domain.services.stats import DEFAULT_TOP
 from entrypoints.bootstrap import Registry
-from entrypoints.cli import maintenance, mirror, users
+from entrypoints.cli import maintenance, mirror, stats, users
 
 DEFAULT_CONFIG = "development.ini"
 
@@ -125,6 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="an ISO date or time, e.g. 2026-01-31 or 2026-01-31T12:00:00+01:00 (UTC if no zone)",
     )
     purge.add_argument("--dry-run", action="store_true", help="only list what would be purged")
+
+    usage = _command(
+        commands,
+        "stats",
+        stats.stats,
+        "show the downloads served and the bytes fetched upstream, and the top models",
+    )
+    usage.add_argument(
+        "--top",
+        type=non_negative_int,
+        default=DEFAULT_TOP,
+        metavar="N",
+        help=f"list the N models served most (default: {DEFAULT_TOP})",
+    )
     return parser
 
 
