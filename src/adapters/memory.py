@@ -12,6 +12,7 @@ import functools
 import hashlib
 import io
 import itertools
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, Generic, TypeVar, cast
@@ -29,6 +30,7 @@ from domain.ports import (
     FileSink,
     FrameworkRepository,
     LicenceRepository,
+    ModelUsage,
     PasswordHasher,
     PretrainedModelRepository,
     SourceServer,
@@ -37,6 +39,7 @@ from domain.ports import (
     TemporaryFile,
     TokenSigner,
     UnitOfWork,
+    UsageLog,
     UserRepository,
 )
 from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
@@ -517,3 +520,33 @@ class MemoryTokenSigner(TokenSigner):
         if token not in self.issued:
             raise NotAuthenticated.bad_token()
         return dict(self.issued[token])
+
+
+class MemoryUsageLog(UsageLog):
+    """Figures per model pk in a dict (thread-safe). It does not see hard
+    deletes: a deleted model's figures stay under its pk, which the fake
+    repositories never give again, and readers skip pks without a model."""
+
+    def __init__(self) -> None:
+        self.usage: dict[int, ModelUsage] = {}
+        self._lock = threading.Lock()
+
+    def served(self, pk: int, nbytes: int, download: bool) -> None:
+        self._add(pk, int(download), nbytes, 0)
+
+    def fetched(self, pk: int, nbytes: int) -> None:
+        self._add(pk, 0, 0, nbytes)
+
+    def figures(self) -> list[ModelUsage]:
+        with self._lock:
+            return [self.usage[pk] for pk in sorted(self.usage)]
+
+    def _add(self, pk: int, downloads: int, served: int, fetched: int) -> None:
+        with self._lock:
+            old = self.usage.get(pk, ModelUsage(pk))
+            self.usage[pk] = ModelUsage(
+                pk,
+                old.downloads + downloads,
+                old.bytes_served + served,
+                old.bytes_fetched + fetched,
+            )

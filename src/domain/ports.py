@@ -329,3 +329,42 @@ class TokenSigner(abc.ABC):
 
         Raises ``NotAuthenticated`` otherwise.
         """
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """What was served of one model's file and fetched for it upstream.
+
+    ``model_pk`` is None for the figures of models since hard-deleted: they
+    still count in the totals, no longer under a model.
+    """
+
+    model_pk: int | None
+    downloads: int = 0
+    bytes_served: int = 0
+    bytes_fetched: int = 0
+
+
+class UsageLog(abc.ABC):
+    """Download and upstream-transfer figures per model.
+
+    Each record is an atomic increment in a short transaction of its own,
+    outside any unit of work and without the model's row lock, so it can be
+    called after a request has committed (a download ends long after) and
+    two transfers that end at once both count.
+    """
+
+    @abc.abstractmethod
+    def served(self, pk: int, nbytes: int, download: bool) -> None:
+        """Add ``nbytes`` sent of model ``pk``'s file, and one download if
+        ``download``. A model gone meanwhile: the figures count as a deleted
+        model's."""
+
+    @abc.abstractmethod
+    def fetched(self, pk: int, nbytes: int) -> None:
+        """Add ``nbytes`` received from model ``pk``'s upstream source."""
+
+    @abc.abstractmethod
+    def figures(self) -> list[ModelUsage]:
+        """Every model with figures, by pk, then (``model_pk`` None) the sum
+        of the hard-deleted models' figures if there are any."""

@@ -19,11 +19,13 @@ from adapters.attempts import InMemoryAttemptLog
 from adapters.filesystem import DirectorySink, FileBlobStore
 from adapters.http_fetch import HttpFetcher
 from adapters.passwords import Argon2PasswordHasher
+from adapters.queued_usage import QueuedUsageLog
 from adapters.source_server import HttpSourceServer
 from adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.session import PoolSize, make_engine, make_session_factory, tm_session
 from adapters.sqlalchemy.uow import SqlUnitOfWork
+from adapters.sqlalchemy.usage import SqlUsageLog
 from adapters.tokens import JwtTokenSigner
 from domain.clock import Clock, SystemClock
 from domain.filters import Exact, FilterSpec
@@ -35,6 +37,7 @@ from domain.ports import (
     SourceServer,
     TokenSigner,
     UnitOfWork,
+    UsageLog,
 )
 from domain.services.auth import Auth, LoginThrottle
 from domain.services.domains import Domains
@@ -45,6 +48,7 @@ from domain.services.migration import Migration
 from domain.services.mirror import Mirror
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
+from domain.services.stats import Stats
 from domain.services.upstream import Transfers
 from domain.services.users import Users
 from entrypoints.settings import Settings
@@ -64,6 +68,7 @@ class Services:
     mirror: Mirror
     maintenance: Maintenance
     migration: Migration
+    stats: Stats
 
 
 class Registry:
@@ -79,6 +84,7 @@ class Registry:
         signer: TokenSigner | None = None,
         clock: Clock | None = None,
         fetcher: Fetcher | None = None,
+        usage: UsageLog | None = None,
     ) -> None:
         start_mappers()
         self.settings = settings
@@ -93,6 +99,8 @@ class Registry:
         self.clock = clock or SystemClock()
         self.fetcher = fetcher or HttpFetcher(settings.fetch_timeout, settings.fetch_retries)
         # Shared by every request of this process, unlike the services.
+        # Downloads are counted in the background (see ``QueuedUsageLog``).
+        self.usage = usage or QueuedUsageLog(SqlUsageLog(self.engine))
         self.login_attempts = InMemoryAttemptLog()
         self.login_throttle = LoginThrottle(
             settings.login_failures_per_username,
@@ -106,6 +114,7 @@ class Registry:
             self.clock,
             settings.max_file_size,
             settings.fetch_lease,
+            self.usage,
         )
 
     def services(self, uow: UnitOfWork) -> Services:
@@ -132,6 +141,7 @@ class Registry:
             mirror=Mirror(uow, models, frameworks, self.store, self.fetcher),
             maintenance=Maintenance(uow, self.store, self.clock, models),
             migration=Migration(uow, models, frameworks, Licences(uow), self.store),
+            stats=Stats(uow, self.usage),
         )
 
     def unit_of_work(self, transaction_manager: transaction.TransactionManager) -> SqlUnitOfWork:
@@ -191,4 +201,6 @@ class Registry:
 
     def dispose(self) -> None:
         self.transfers.close()
+        if isinstance(self.usage, QueuedUsageLog):
+            self.usage.close()  # records still queued are written first
         self.engine.dispose()

@@ -19,7 +19,7 @@ from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.session import make_engine
 
 # Children first, so that emptying them one by one never breaks a foreign key.
-TABLES = ("pretrained_models", "blobs", "licences", "domains", "frameworks", "users")
+TABLES = ("model_usage", "pretrained_models", "blobs", "licences", "domains", "frameworks", "users")
 
 
 def sqlite_engine(folder: Path, name: str = "modelhub.sqlite") -> Engine:

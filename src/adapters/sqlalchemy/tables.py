@@ -145,3 +145,22 @@ blobs = Table(
     Column("size", BigInteger, nullable=False),
     Column("refcount", Integer, nullable=False),
 )
+
+# What was served of each model's file and fetched for it upstream, apart
+# from the model's row so that counting never locks it (``usage.py``). A hard
+# delete keeps the row, its ``model_id`` set to NULL: the totals still count
+# it, and on SQLite a later model that gets the same pk starts from zero.
+model_usage = Table(
+    "model_usage",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "model_id",
+        ForeignKey("pretrained_models.id", ondelete="SET NULL"),
+        nullable=True,
+        unique=True,
+    ),
+    Column("downloads", BigInteger, nullable=False, server_default="0"),
+    Column("bytes_served", BigInteger, nullable=False, server_default="0"),
+    Column("bytes_fetched", BigInteger, nullable=False, server_default="0"),
+)

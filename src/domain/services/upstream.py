@@ -38,7 +38,7 @@ from domain.errors import (
     SourceUnavailable,
 )
 from domain.model import BlobRef, PretrainedModel
-from domain.ports import BlobStore, Fetcher, UnitOfWork
+from domain.ports import BlobStore, Fetcher, UnitOfWork, UsageLog
 from domain.transfer import CHUNK_SIZE
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,11 @@ class Transfers:
         clock: Clock,
         max_file_size: int | None = None,
         lease: timedelta = LEASE,
+        usage: UsageLog | None = None,
     ) -> None:
         self.transactions = transactions
         self.lease = lease
+        self.usage = usage
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
@@ -185,11 +187,13 @@ class Transfers:
 
     def _run(self, pk: int, transfer: _Transfer, source: str, pin: str | None) -> None:
         owner = transfer.owner
+        watched: _Watched | None = None
         try:
             stream = self.fetcher.open(source)
+            watched = _Watched(stream, transfer)
             try:
                 self._announce(pk, owner, getattr(stream, "size", None))
-                staged = self.store.stage(_Watched(stream, transfer), self.max_file_size, owner)
+                staged = self.store.stage(watched, self.max_file_size, owner)
             finally:
                 stream.close()
             if pin is not None and staged.ref.sha256 != pin:
@@ -209,6 +213,8 @@ class Transfers:
                 self._running.pop(owner, None)
             with transfer.changed:
                 transfer.changed.notify_all()
+            if self.usage is not None and watched is not None and watched.received:
+                self.usage.fetched(pk, watched.received)
 
     def _announce(self, pk: int, owner: str, size: int | None) -> None:
         with self.transactions() as uow:
@@ -327,11 +333,13 @@ class _Watched:
     def __init__(self, stream: BinaryIO, transfer: _Transfer) -> None:
         self.stream = stream
         self.transfer = transfer
+        self.received = 0  # bytes upstream delivered: the traffic it cost
 
     def read(self, size: int = -1) -> bytes:
         if self.transfer.abandoned:
             raise Abandoned()
         chunk = self.stream.read(size)
+        self.received += len(chunk)
         with self.transfer.changed:
             self.transfer.changed.notify_all()
         return chunk

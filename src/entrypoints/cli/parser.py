@@ -10,9 +10,10 @@ from typing import Any, TextIO
 from domain.catalogue import CATALOGUES
 from domain.errors import Invalid
 from domain.filters import parse_timestamp
+from domain.services.stats import DEFAULT_TOP
 from domain.validation import is_http_url
 from entrypoints.bootstrap import Registry
-from entrypoints.cli import maintenance, migrate, mirror, upstream, users
+from entrypoints.cli import maintenance, migrate, mirror, stats, upstream, users
 
 DEFAULT_CONFIG = "development.ini"
 
@@ -166,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="an ISO date or time, e.g. 2026-01-31 or 2026-01-31T12:00:00+01:00 (UTC if no zone)",
     )
     purge.add_argument("--dry-run", action="store_true", help="only list what would be purged")
+
+    usage = _command(
+        commands,
+        "stats",
+        stats.stats,
+        "show the downloads served and the bytes fetched upstream, and the top models",
+    )
+    usage.add_argument(
+        "--top",
+        type=non_negative_int,
+        default=DEFAULT_TOP,
+        metavar="N",
+        help=f"list the N models served most (default: {DEFAULT_TOP})",
+    )
     return parser
 
 

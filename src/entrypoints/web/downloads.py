@@ -12,14 +12,19 @@ version serves ranges through an iterator (no file wrapper) and only for
 GET; the UFDL client downloads with POST, which reads and changes nothing,
 and is answered the same way. One range is served; a request for several
 gets the whole file, which RFC 9110 allows.
+
+Every response with a body is counted when the server closes it, with the
+bytes that left the server (``MeteredFile``; what counts as a download is
+the domain's rule, ``Stats.count_response``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, cast
 
 from pyramid.request import Request
 from pyramid.response import Response
@@ -27,6 +32,7 @@ from pyramid.response import Response
 from domain.errors import DomainError
 from domain.model import PretrainedModel
 from domain.services.pretrained_models import Download
+from domain.services.stats import Stats
 from domain.services.upstream import Arriving
 from domain.transfer import CHUNK_SIZE
 
@@ -54,6 +60,66 @@ class BlobIter:
 
     def close(self) -> None:
         self.file.close()
+
+
+class MeteredFile:
+    """A file opened at ``start`` whose ``close`` reports the bytes sent of
+    it, once: how far it was read, at most ``length``.
+
+    waitress sends a ``wsgi.file_wrapper`` body by reading at the file's
+    position and seeking back, then moving past what the socket took; it
+    closes the file once everything is sent, or when the client goes away.
+    ``BlobIter`` reads it chunk by chunk. Either way the position at close,
+    less the start, is what left the server.
+    """
+
+    def __init__(
+        self, file: BinaryIO, start: int, length: int, on_close: Callable[[int], None]
+    ) -> None:
+        self.file = file
+        self.start = start
+        self.length = length
+        self.on_close: Callable[[int], None] | None = on_close
+        self._closing = threading.Lock()
+
+    def read(self, size: int = -1) -> bytes:
+        return self.file.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        with self._closing:
+            on_close, self.on_close = self.on_close, None
+        if on_close is None:
+            return
+        try:
+            sent = min(max(0, self.file.tell() - self.start), self.length)
+        except (OSError, ValueError):
+            sent = 0
+        self.file.close()
+        try:
+            on_close(sent)
+        except Exception:
+            # Never let counting break the server's cleanup of a response.
+            log.warning("a download was not counted", exc_info=True)
+
+
+def _counted(request: Request, download: Download, start: int, stop: int) -> BinaryIO:
+    """The download's file, counted by the usage statistics once closed."""
+    stats = request.services.stats
+    pk, size = download.model.pk, download.ref.size
+
+    def count(sent: int) -> None:
+        stats.count_response(pk, size, start, sent)
+
+    return cast(BinaryIO, MeteredFile(download.file, start, stop - start, count))
 
 
 def _body(environ: dict[str, Any], file: BinaryIO, length: int) -> Any:
@@ -138,8 +204,9 @@ def file_response(request: Request, download: Download) -> Response:
         response.content_range = f"bytes {start}-{stop - 1}/{size}"
 
     download.file.seek(start)
+    file = _counted(request, download, start, stop)
     # In this order: setting app_iter resets Content-Length.
-    response.app_iter = _body(request.environ, download.file, stop - start)
+    response.app_iter = _body(request.environ, file, stop - start)
     response.content_length = stop - start
     return response
 
@@ -174,18 +241,31 @@ def _arriving_response(request: Request, model: PretrainedModel, arriving: Arriv
                 return response
             response.status = 206
             response.content_range = f"bytes {start}-{stop - 1}/{size}"
-    response.app_iter = _cut_short(arriving.read(start, stop), model.pk, stop is not None)
+    stats = request.services.stats
+    response.app_iter = _streamed(arriving.read(start, stop), model.pk, start, size, stats)
     response.content_length = None if stop is None else stop - start
     return response
 
 
-def _cut_short(body: Iterator[bytes], pk: int | None, sized: bool) -> Iterator[bytes]:
-    """``body``; when it fails, a warning, and the response ends short: with
-    a ``Content-Length``, the server then closes the connection; without,
-    only an error keeps it from ending the chunked body as if complete."""
+def _streamed(
+    body: Iterator[bytes], pk: int, start: int, size: int | None, stats: Stats
+) -> Iterator[bytes]:
+    """``body``, counted by the usage statistics once it ends.
+
+    When the transfer fails, a warning, and the response ends short: with a
+    ``Content-Length``, the server then closes the connection; without, only
+    an error keeps it from ending the chunked body as if it were complete.
+    """
+    sent, whole = 0, False
     try:
-        yield from body
+        for chunk in body:
+            sent += len(chunk)
+            yield chunk
+        whole = True
     except DomainError as exc:
         log.warning("download of model %s cut short: %s", pk, exc.detail)
-        if not sized:
+        if size is None:
             raise
+    finally:
+        end = size if size is not None else start + sent + (0 if whole else 1)
+        stats.count_response(pk, end, start, sent)

@@ -25,6 +25,7 @@ from domain.fields import Field, Kind, Resource
 from domain.filters import COMPARE_OPERATORS, Fields
 from domain.model import SUBDESCRIPTOR_TYPES
 from domain.services.licences import SUBDESCRIPTOR_METHODS
+from domain.services.stats import DEFAULT_TOP, MAX_TOP
 from entrypoints.web.bodies import MAX_JSON_BODY
 from entrypoints.web.errors import AUTHENTICATE
 from entrypoints.web.routes import ROUTES, Route
@@ -848,6 +849,70 @@ def _user_operations() -> dict[str, dict[str, Operation]]:
     return ops
 
 
+# -- usage statistics ---------------------------------------------------------
+
+_COUNT = {"type": "integer", "minimum": 0}
+_FIGURES = {
+    "downloads": {
+        **_COUNT,
+        "description": "Responses that sent a file's last byte: whole files, and "
+        "ranges that complete a resumed download.",
+    },
+    "bytes_served": {**_COUNT, "description": "Bytes of files sent, cut downloads included."},
+    "bytes_fetched": {**_COUNT, "description": "Bytes received from upstream sources."},
+}
+MODEL_USAGE = _obj(
+    {"pk": {"type": "integer", "minimum": 1}, "name": {"type": "string"}, **_FIGURES},
+    ("pk", "name", *_FIGURES),
+    additionalProperties=False,
+)
+USAGE_STATS = _obj(
+    {
+        **_FIGURES,
+        "ratio": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "description": "`bytes_served` / `bytes_fetched`; null while nothing was fetched.",
+        },
+        "models": {
+            "type": "array",
+            "items": _ref("ModelUsage"),
+            "maxItems": MAX_TOP,
+            "description": "The top models by bytes served, then downloads.",
+        },
+    },
+    ("downloads", "bytes_served", "bytes_fetched", "ratio", "models"),
+    additionalProperties=False,
+    description="Totals since the first download, hard-deleted models included; "
+    "those are no longer listed.",
+)
+TOP_PARAMETER = {
+    "name": "top",
+    "in": "query",
+    "required": False,
+    "description": "How many models to list (0 to the maximum); any other value is a 400.",
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TOP, "default": DEFAULT_TOP},
+}
+
+
+def _stats_operations() -> dict[str, dict[str, Operation]]:
+    return {
+        "stats": {
+            "get": Operation(
+                "usage_stats",
+                "Downloads served and bytes fetched upstream, in total and per model",
+                "operations",
+                ADMIN,
+                _ok(_ref("UsageStats")),
+                (400,),
+                parameters=(TOP_PARAMETER,),
+                description="A response counts when it ends: the bytes it sent, and a "
+                "download if it sent the file's last byte.",
+            )
+        }
+    }
+
+
 def _build_operations() -> dict[str, dict[str, Operation]]:
     """Every documented operation, by route name and method."""
     ops: dict[str, dict[str, Operation]] = {
@@ -926,6 +991,7 @@ def _build_operations() -> dict[str, dict[str, Operation]]:
     for spelling in ("licences", "licenses"):
         ops.update(_prefixed(spelling, _licence_operations(spelling)))
     ops.update(_prefixed("users", _user_operations()))
+    ops.update(_stats_operations())
     return ops
 
 
@@ -1019,6 +1085,8 @@ def build_document(routes: Mapping[str, Route] = ROUTES) -> dict[str, Any]:
         "Licence": LICENCE,
         "User": USER,
         "DownloadRequest": DOWNLOAD_BODY,
+        "UsageStats": USAGE_STATS,
+        "ModelUsage": MODEL_USAGE,
     }
     for prefix, fields in (
         ("PretrainedModel", r.PRETRAINED_MODEL.filters),

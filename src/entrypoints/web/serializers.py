@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.model import DataDomain, Framework, Licence, PretrainedModel, User
+from domain.services.stats import Savings
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -70,4 +71,23 @@ def user_json(user: User) -> dict[str, Any]:
         "is_superuser": user.is_superuser,
         "date_joined": timestamp(user.date_joined),
         "last_login": timestamp(user.last_login),
+    }
+
+
+def savings_json(savings: Savings) -> dict[str, Any]:
+    return {
+        "downloads": savings.downloads,
+        "bytes_served": savings.bytes_served,
+        "bytes_fetched": savings.bytes_fetched,
+        "ratio": savings.ratio,
+        "models": [
+            {
+                "pk": m.pk,
+                "name": m.name,
+                "downloads": m.downloads,
+                "bytes_served": m.bytes_served,
+                "bytes_fetched": m.bytes_fetched,
+            }
+            for m in savings.models
+        ],
     }

@@ -15,7 +15,7 @@ writes them). So the migrations of a new database leave its tables empty,
 and its licences take UFDL's pks, 1 to 14, in UFDL's order.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -29,7 +29,7 @@ from alembic import op
 from domain.catalogue.ufdl import LICENCES
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
