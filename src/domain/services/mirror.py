@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from domain.errors import Invalid
 from domain.fields import Field
@@ -33,7 +33,7 @@ from domain.ports import BlobStore, Fetcher, FileSink, UnitOfWork
 from domain.resources import PRETRAINED_MODEL
 from domain.services.frameworks import Frameworks
 from domain.services.pretrained_models import PretrainedModels
-from domain.transfer import Progress
+from domain.transfer import Counted, Progress
 from domain.validation import value_problem
 
 SHA256_PATTERN = re.compile(r"^[0-9a-fA-F]{64}\Z")
@@ -122,7 +122,7 @@ class Mirror:
             stream = self.fetcher.open(location, relative_to)
             try:
                 if progress is not None:
-                    stream = _Counting(stream, progress)
+                    stream = Counted(stream, progress)
                 self.models.set_file(
                     actor, model.pk, stream, expected_sha256=sha256, replace_identical=False
                 )
@@ -232,20 +232,3 @@ def _exported(model: PretrainedModel, field: Field) -> Any:
 
 def _snapshot(model: PretrainedModel) -> tuple[Any, ...]:
     return tuple(_exported(model, field) for field in PRETRAINED_MODEL.exported)
-
-
-class _Counting:
-    """A stream that reports how many bytes were read through it."""
-
-    def __init__(self, stream: BinaryIO, progress: Progress) -> None:
-        self.stream = stream
-        self.progress = progress
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self.stream.read(size)
-        if chunk:
-            self.progress(len(chunk))
-        return chunk
-
-    def close(self) -> None:
-        self.stream.close()

@@ -7,11 +7,10 @@ import argparse
 from contextlib import nullcontext
 from typing import TextIO
 
-from domain.errors import DomainError
 from domain.permissions import SYSTEM
 from domain.services.migration import StepResult
 from entrypoints.bootstrap import Registry
-from entrypoints.cli.output import byte_progress, describe, line, progress, read_password
+from entrypoints.cli.output import byte_progress, describe, failed, line, progress, read_password
 
 
 def migrate(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
@@ -35,12 +34,9 @@ def migrate(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
                 try:
                     with registry.transaction() as services, file_bar as received:
                         result = services.migration.migrate(SYSTEM, plan, step, received)
-                except DomainError as exc:
-                    tally["failed"] += 1
-                    line(f"{step.label}: error: {describe(exc)}", error=True)
                 except Exception as exc:  # one bad record must not stop the others
                     tally["failed"] += 1
-                    line(f"{step.label}: error: unexpected {type(exc).__name__}: {exc}", error=True)
+                    failed(step.label, exc)
                 else:
                     if result.deferred:
                         continue  # its pk is taken here: it comes again later

@@ -13,7 +13,7 @@ from domain.catalogue import CATALOGUES
 from domain.errors import DomainError
 from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry
-from entrypoints.cli.output import CommandError, byte_progress, describe, line, progress
+from entrypoints.cli.output import CommandError, byte_progress, describe, failed, line, progress
 
 
 def import_manifest(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
@@ -75,12 +75,9 @@ def _import_models(
                         dry_run=dry_run,
                         progress=received,
                     )
-            except DomainError as exc:
-                tally["failed"] += 1
-                line(f"{where}: error: {describe(exc)}", error=True)
             except Exception as exc:  # one bad entry must not stop the others
                 tally["failed"] += 1
-                line(f"{where}: error: unexpected {type(exc).__name__}: {exc}", error=True)
+                failed(where, exc)
             else:
                 tally[result.model] += 1
                 tally["stored"] += result.file == "stored"

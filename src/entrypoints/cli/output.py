@@ -37,6 +37,15 @@ def describe(exc: DomainError) -> str:
     return exc.detail
 
 
+def failed(where: str, exc: Exception) -> None:
+    """The error line of one item of a batch (an entry, a record, a model);
+    the others go on."""
+    detail = (
+        describe(exc) if isinstance(exc, DomainError) else f"unexpected {type(exc).__name__}: {exc}"
+    )
+    line(f"{where}: error: {detail}", error=True)
+
+
 def interactive() -> bool:
     return sys.stderr.isatty()
 

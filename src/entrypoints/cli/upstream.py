@@ -8,7 +8,7 @@ from typing import TextIO
 from domain.errors import DomainError
 from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry
-from entrypoints.cli.output import CommandError, byte_progress, describe, line, size
+from entrypoints.cli.output import CommandError, byte_progress, failed, line, size
 
 
 def fetch(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
@@ -19,7 +19,7 @@ def fetch(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
     if args.all:
         with registry.transaction() as services:
             pks = [m.pk for m in services.models.awaiting_fetch(SYSTEM)]
-    failed = 0
+    errors = 0
     for pk in pks:
         try:
             with registry.transaction() as services:
@@ -27,7 +27,7 @@ def fetch(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
                     model = services.models.fetch_and_wait(SYSTEM, pk, advance)
                 line(f"model {pk} {model.name!r}: {model.data_state}, {size(model.data_size or 0)}")
         except DomainError as exc:
-            failed += 1
-            line(f"model {pk}: error: {describe(exc)}", error=True)
-    print(f"{len(pks) - failed} of {len(pks)} models stored")
-    return 1 if failed else 0
+            errors += 1
+            failed(f"model {pk}", exc)
+    print(f"{len(pks) - errors} of {len(pks)} models stored")
+    return 1 if errors else 0

@@ -175,34 +175,15 @@ def file_response(request: Request, download: Download) -> Response:
         return _arriving_response(request, download.model, download.arriving)
     assert download.ref is not None and download.file is not None
     size = download.ref.size
-    response = Response(content_type="application/octet-stream", charset=None)
+    response = _file_headers()
     response.etag = (download.ref.sha256, True)
     response.last_modified = download.model.data_time
     response.accept_ranges = "bytes"
-    response.content_disposition = 'attachment; filename="model.data"'
-    response.cache_control = "private, no-cache"
-
-    if _not_modified(request, response):
+    wanted = _answered(request, response, size)
+    if wanted is None:
         download.file.close()
-        response.status = 304
-        del response.content_type
-        response.content_length = None
         return response
-
-    start, stop = 0, size
-    wanted = requested_range(request.headers.get("Range"), size)
-    if wanted is not None and response in request.if_range:
-        start, stop = wanted
-        if start >= size:
-            download.file.close()
-            response.status = 416
-            response.content_range = f"bytes */{size}"
-            response.content_type = "application/json"
-            response.json_body = {"detail": "Requested range not satisfiable."}
-            return response
-        response.status = 206
-        response.content_range = f"bytes {start}-{stop - 1}/{size}"
-
+    start, stop = wanted[0], wanted[1] or size  # a stored file's size is known
     download.file.seek(start)
     file = _counted(request, download, start, stop)
     # In this order: setting app_iter resets Content-Length.
@@ -215,36 +196,54 @@ def _arriving_response(request: Request, model: PretrainedModel, arriving: Arriv
     """The file while it arrives from upstream: its ``ETag`` only when its
     digest is pinned, ``Content-Length`` and ranges only when upstream
     announced the size; the body streams as the bytes come."""
-    response = Response(content_type="application/octet-stream", charset=None)
-    response.content_disposition = 'attachment; filename="model.data"'
-    response.cache_control = "private, no-cache"
+    response = _file_headers()
     size = arriving.size
     if model.source_sha256 is not None:
         response.etag = (model.source_sha256, True)
-        if "If-None-Match" in request.headers and response.etag in request.if_none_match:
-            arriving.close()
-            response.status = 304
-            del response.content_type
-            return response
-    start, stop = 0, size
     if size is not None:
         response.accept_ranges = "bytes"
-        wanted = requested_range(request.headers.get("Range"), size)
-        if wanted is not None and response in request.if_range:
-            start, stop = wanted
-            if start >= size:
-                arriving.close()
-                response.status = 416
-                response.content_range = f"bytes */{size}"
-                response.content_type = "application/json"
-                response.json_body = {"detail": "Requested range not satisfiable."}
-                return response
-            response.status = 206
-            response.content_range = f"bytes {start}-{stop - 1}/{size}"
+    wanted = _answered(request, response, size)
+    if wanted is None:
+        arriving.close()
+        return response
+    start, stop = wanted
     stats = request.services.stats
     response.app_iter = _streamed(arriving.read(start, stop), model.pk, start, size, stats)
     response.content_length = None if stop is None else stop - start
     return response
+
+
+def _file_headers() -> Response:
+    response = Response(content_type="application/octet-stream", charset=None)
+    response.content_disposition = 'attachment; filename="model.data"'
+    response.cache_control = "private, no-cache"
+    return response
+
+
+def _answered(
+    request: Request, response: Response, size: int | None
+) -> tuple[int, int | None] | None:
+    """The bytes to send, ``(start, stop)``, the response made a 206 for a
+    range; or None when the headers already answer: 304 (not modified) or
+    416 (a range past the end). Ranges need the ``size``."""
+    if _not_modified(request, response):
+        response.status = 304
+        del response.content_type
+        response.content_length = None
+        return None
+    wanted = requested_range(request.headers.get("Range"), size) if size is not None else None
+    if wanted is None or response not in request.if_range:
+        return 0, size
+    start, stop = wanted
+    if start >= stop:
+        response.status = 416
+        response.content_range = f"bytes */{size}"
+        response.content_type = "application/json"
+        response.json_body = {"detail": "Requested range not satisfiable."}
+        return None
+    response.status = 206
+    response.content_range = f"bytes {start}-{stop - 1}/{size}"
+    return start, stop
 
 
 def _streamed(

@@ -174,22 +174,9 @@ class LiveServer:
     def api(self, path: str) -> str:
         return f"{self.url}/v1{path}"
 
-    def model(self, name: str = "model") -> int:
+    def model(self, name: str = "model", **fields: Any) -> int:
         """A new model's pk (with a framework of its own)."""
-        framework = self.session.post(
-            self.api("/frameworks/create"), json={"name": name, "version": "1"}, timeout=30
-        ).json()
-        body = {
-            "framework": framework["pk"],
-            "domain": "ic",
-            "licence": "MIT",
-            "url": "https://example.org/model",
-            "description": "",
-            "name": name,
-        }
-        response = self.session.post(self.api("/pretrained-models/create"), json=body, timeout=30)
-        assert response.status_code == 201, response.text
-        return response.json()["pk"]
+        return create_model(self.session, self.url, name, **fields)["pk"]
 
     def upload(self, pk: int, data: object) -> requests.Response:
         return self.session.post(
@@ -206,32 +193,61 @@ class LiveServer:
         return [p for p in (self.blob_root / "blobs").rglob("*") if p.is_file()]
 
 
+def create_model(
+    session: requests.Session, url: str, name: str = "model", **fields: Any
+) -> dict[str, Any]:
+    """A new model (with a framework of its own) through the server at
+    ``url``, as the session's user; ``fields`` add to or replace the body."""
+    framework = session.post(
+        f"{url}/v1/frameworks/create", json={"name": name, "version": "1"}, timeout=30
+    ).json()
+    body = {
+        "framework": framework["pk"],
+        "domain": "ic",
+        "licence": "MIT",
+        "url": "https://example.org/model",
+        "description": "",
+        "name": name,
+        **fields,
+    }
+    response = session.post(f"{url}/v1/pretrained-models/create", json=body, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def admin_session(url: str) -> requests.Session:
+    """A session logged in as the tests' admin (``admin``/``pw``) at ``url``."""
+    session = requests.Session()
+    tokens = session.post(
+        f"{url}/v1/auth/obtain", json={"username": "admin", "password": "pw"}, timeout=30
+    ).json()
+    session.headers["Authorization"] = f"Bearer {tokens['access']}"
+    return session
+
+
 @pytest.fixture
-def start_server(sqlite_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    """Starts waitress on a free port with the given thread count."""
+def serve(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Starts waitress on a free port over a given database, with an admin."""
     started: list[tuple[StopableWSGIServer, Registry, requests.Session]] = []
 
-    def start(threads: int = 4, max_file_size: int = 256 * 1024 * 1024) -> LiveServer:
+    def start(database_url: str, threads: int = 4, **overrides: Any) -> LiveServer:
         blob_root = tmp_path / "blobs"
-        registry = make_registry(sqlite_url, blob_root, max_file_size=max_file_size)
+        overrides.setdefault("max_file_size", 256 * 1024 * 1024)
+        registry = make_registry(database_url, blob_root, **overrides)
         with registry.transaction() as services:
             services.users.create(SYSTEM, {"username": "admin", "password": "pw", "is_staff": True})
         server = StopableWSGIServer.create(
             make_app(registry),
             host="127.0.0.1",
             threads=threads,
-            max_request_body_size=2 * max_file_size,
+            max_request_body_size=2 * overrides["max_file_size"],
             expose_tracebacks=False,
         )
-        session = requests.Session()
-        started.append((server, registry, session))
         # No server.wait(): its probe leaves a socket open, and the listening
         # socket already queues connections until the server thread serves them.
         url = server.application_url.rstrip("/")
-        tokens = session.post(
-            f"{url}/v1/auth/obtain", json={"username": "admin", "password": "pw"}, timeout=30
-        ).json()
-        session.headers["Authorization"] = f"Bearer {tokens['access']}"
+        session = admin_session(url)
+        started.append((server, registry, session))
         return LiveServer(url, registry, session, blob_root)
 
     yield start
@@ -239,6 +255,16 @@ def start_server(sqlite_url: str, tmp_path: Path) -> Iterator[Callable[..., Live
         session.close()
         server.shutdown()
         registry.dispose()
+
+
+@pytest.fixture
+def start_server(sqlite_url: str, serve: Callable[..., LiveServer]) -> Callable[..., LiveServer]:
+    """Starts waitress on SQLite with the given thread count."""
+
+    def start(threads: int = 4, max_file_size: int = 256 * 1024 * 1024) -> LiveServer:
+        return serve(sqlite_url, threads, max_file_size=max_file_size)
+
+    return start
 
 
 @pytest.fixture

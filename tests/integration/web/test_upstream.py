@@ -8,20 +8,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from webtest.http import StopableWSGIServer
 
-from domain.permissions import SYSTEM
-from entrypoints.bootstrap import Registry
-from entrypoints.web import make_app
 from tests.integration.upstream_server import UpstreamServer
-from tests.integration.web.conftest import make_registry
+from tests.integration.web.conftest import LiveServer, create_model
 
 MIB = 1024 * 1024
 
@@ -30,34 +25,21 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass
 class Live:
-    url: str
-    registry: Registry
-    session: requests.Session
-    blob_root: Path
+    """A live server, with shortcuts for models whose file is upstream."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.url, self.registry = server.url, server.registry
+        self.session, self.blob_root = server.session, server.blob_root
+        self.blob_files = server.blob_files
 
     def api(self, path: str) -> str:
         return f"{self.url}/v1/pretrained-models{path}"
 
     def model(self, source: str, pin: str | None = None, name: str = "remote") -> int:
-        framework = self.session.post(
-            f"{self.url}/v1/frameworks/create", json={"name": name, "version": "1"}, timeout=30
-        ).json()
-        body = {
-            "framework": framework["pk"],
-            "domain": "ic",
-            "licence": "MIT",
-            "url": "https://example.org/model",
-            "description": "",
-            "name": name,
-            "source": source,
-            "source_sha256": pin,
-        }
-        response = self.session.post(self.api("/create"), json=body, timeout=30)
-        assert response.status_code == 201, response.text
-        assert response.json()["data_state"] == "remote" and response.json()["data"] is True
-        return response.json()["pk"]
+        model = create_model(self.session, self.url, name, source=source, source_sha256=pin)
+        assert model["data_state"] == "remote" and model["data"] is True
+        return model["pk"]
 
     def get(self, pk: int) -> dict[str, Any]:
         return self.session.get(self.api(f"/{pk}"), timeout=30).json()
@@ -73,9 +55,6 @@ class Live:
                 return model
             time.sleep(0.05)
 
-    def blob_files(self) -> list[Path]:
-        return [p for p in (self.blob_root / "blobs").rglob("*") if p.is_file()]
-
     def staging_files(self) -> list[Path]:
         folder = self.blob_root / "tmp"
         return list(folder.iterdir()) if folder.exists() else []
@@ -89,34 +68,17 @@ def upstream() -> Iterator[UpstreamServer]:
 
 
 @pytest.fixture
-def live(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Live]]:
-    started: list[tuple[StopableWSGIServer, Registry, requests.Session]] = []
+def live(database_url: str, serve: Callable[..., LiveServer]) -> Callable[..., Live]:
+    """Starts a live server on SQLite or PostgreSQL; 24 threads, since each
+    download of an arriving file holds one."""
 
     def start(**overrides: Any) -> Live:
         overrides.setdefault("fetch_timeout", 5)
         overrides.setdefault("fetch_retries", 2)
         overrides.setdefault("max_file_size", 64 * MIB)
-        blob_root = tmp_path / "blobs"
-        registry = make_registry(database_url, blob_root, **overrides)
-        with registry.transaction() as services:
-            services.users.create(SYSTEM, {"username": "admin", "password": "pw", "is_staff": True})
-        server = StopableWSGIServer.create(
-            make_app(registry), host="127.0.0.1", threads=24, expose_tracebacks=False
-        )
-        session = requests.Session()
-        started.append((server, registry, session))
-        url = server.application_url.rstrip("/")
-        tokens = session.post(
-            f"{url}/v1/auth/obtain", json={"username": "admin", "password": "pw"}, timeout=30
-        ).json()
-        session.headers["Authorization"] = f"Bearer {tokens['access']}"
-        return Live(url, registry, session, blob_root)
+        return Live(serve(database_url, 24, **overrides))
 
-    yield start
-    for server, registry, session in started:
-        session.close()
-        server.shutdown()
-        registry.dispose()
+    return start
 
 
 class Client(threading.Thread):

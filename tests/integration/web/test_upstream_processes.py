@@ -20,7 +20,7 @@ import requests
 
 from domain.permissions import SYSTEM
 from tests.integration.upstream_server import UpstreamServer
-from tests.integration.web.conftest import JWT_KEY, make_registry
+from tests.integration.web.conftest import JWT_KEY, admin_session, create_model, make_registry
 
 MIB = 1024 * 1024
 PSERVE = str(Path(sys.executable).parent / "pserve")
@@ -62,21 +62,15 @@ class Server:
             [PSERVE, str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        self.session = requests.Session()
         deadline = time.monotonic() + 30
         while True:
             try:
-                tokens = self.session.post(
-                    f"{self.url}/v1/auth/obtain",
-                    json={"username": "admin", "password": "pw"},
-                    timeout=5,
-                ).json()
+                self.session = admin_session(self.url)
                 break
             except requests.ConnectionError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        self.session.headers["Authorization"] = f"Bearer {tokens['access']}"
 
     def api(self, path: str) -> str:
         return f"{self.url}/v1/pretrained-models{path}"
@@ -114,21 +108,7 @@ def upstream() -> Iterator[UpstreamServer]:
 
 
 def create(server: Server, source: str) -> int:
-    framework = server.session.post(
-        f"{server.url}/v1/frameworks/create", json={"name": "f", "version": "1"}, timeout=30
-    ).json()
-    body = {
-        "framework": framework["pk"],
-        "domain": "ic",
-        "licence": "MIT",
-        "url": "https://example.org/model",
-        "description": "",
-        "name": "remote",
-        "source": source,
-    }
-    response = server.session.post(server.api("/create"), json=body, timeout=30)
-    assert response.status_code == 201, response.text
-    return response.json()["pk"]
+    return create_model(server.session, server.url, "remote", source=source)["pk"]
 
 
 def fetch_all(server: Server, pk: int, results: list[bytes | Exception]) -> None:
