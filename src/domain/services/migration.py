@@ -43,7 +43,7 @@ from typing import Any
 from domain.errors import DomainError, Invalid, SourceUnavailable, StorageFull, TooLarge
 from domain.fields import Resource
 from domain.filters import Exact, FilterSpec, parse_timestamp
-from domain.model import SUBDESCRIPTOR_TYPES, Framework, Licence, PretrainedModel, User
+from domain.model import INT_MAX, SUBDESCRIPTOR_TYPES, Framework, Licence, PretrainedModel, User
 from domain.permissions import Actor, require_admin
 from domain.ports import BlobStore, Repository, SourceServer, UnitOfWork
 from domain.resources import FRAMEWORK, LICENCE, PRETRAINED_MODEL
@@ -71,7 +71,7 @@ class Step:
     def source_pk(self) -> int | None:
         """The record's pk on the source, if it is one this registry can keep."""
         pk = self.record.get("pk")
-        if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk < 2**31:
+        if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk <= INT_MAX:
             return None
         return pk
 
