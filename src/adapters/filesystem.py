@@ -183,6 +183,11 @@ class FileBlobStore(BlobStore):
                 continue  # committed or discarded meanwhile
             yield entry.path, mtime
 
+    def blob_name(self, ref: BlobRef) -> str:
+        """The blob's path under ``blobs/`` (``ab/cd/abcd...``), as a web
+        server that sends the files itself (nginx's X-Accel-Redirect) names it."""
+        return self._blob_path(ref).relative_to(self.blob_dir).as_posix()
+
     # -- helpers ------------------------------------------------------------
 
     def _blob_path(self, ref: BlobRef) -> Path:

@@ -50,6 +50,10 @@ class Settings:
     # ``load_settings`` sizes the pool from the server's threads when known.
     db_pool_size: int = PoolSize.size
     db_pool_timeout: int = PoolSize.timeout
+    # Behind nginx: the URI prefix of its ``internal`` location aliasing the
+    # blob folder; a stored file's download then answers with its headers and
+    # ``X-Accel-Redirect`` for nginx to send the bytes. Empty: off.
+    accel_redirect: str = ""
 
 
 # The ini key of each optional field. A number must be positive, except in
@@ -67,6 +71,7 @@ INI_KEYS = {
     "fetch_lease": "modelhub.fetch_lease",
     "db_pool_size": "modelhub.db_pool_size",
     "db_pool_timeout": "modelhub.db_pool_timeout",
+    "accel_redirect": "modelhub.accel_redirect",
 }
 MAY_BE_ZERO = frozenset({"fetch_retries"})
 
@@ -107,12 +112,21 @@ def _boolean(key: str, text: str) -> bool:
 def _parse(name: str, text: str) -> Any:
     """``text`` as a value of the field ``name``, of the type of its default."""
     key, default = INI_KEYS[name], getattr(Settings, name)
+    if name == "accel_redirect":
+        return _uri_prefix(key, text)
     if isinstance(default, bool):
         return _boolean(key, text)
     seconds_or_number = integer(key, text, minimum=0 if name in MAY_BE_ZERO else 1)
     if isinstance(default, timedelta):
         return timedelta(seconds=seconds_or_number)
     return seconds_or_number
+
+
+def _uri_prefix(key: str, text: str) -> str:
+    """A URI path prefix such as ``/_blobs/`` (empty: none)."""
+    if text and not (text.startswith("/") and text.endswith("/") and " " not in text):
+        raise SettingsError(f"setting {key!r} must be a path like /_blobs/, not {text!r}")
+    return text
 
 
 def _jwt_key(raw: Mapping[str, str]) -> str:

@@ -57,7 +57,17 @@ def test_every_optional_setting_left_out_takes_its_default() -> None:
 def test_these_tests_know_every_optional_setting() -> None:
     optional = [f.name for f in fields(Settings) if f.default is not MISSING]
     assert sorted(INI_KEYS) == sorted(optional)
-    assert sorted(INI_KEYS.values()) == sorted([*INTEGER_KEYS, "modelhub.auto_migrate"])
+    others = ["modelhub.auto_migrate", "modelhub.accel_redirect"]
+    assert sorted(INI_KEYS.values()) == sorted([*INTEGER_KEYS, *others])
+
+
+def test_accel_redirect_is_a_uri_prefix_or_empty() -> None:
+    assert load_settings(REQUIRED).accel_redirect == ""
+    assert load(accel_redirect="").accel_redirect == ""
+    assert load(accel_redirect="/_blobs/").accel_redirect == "/_blobs/"
+    for bad in ("_blobs/", "/_blobs", "/a b/"):
+        with pytest.raises(SettingsError, match="accel_redirect"):
+            load(accel_redirect=bad)
 
 
 def test_values_given_replace_the_defaults() -> None:

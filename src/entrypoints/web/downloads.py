@@ -29,12 +29,14 @@ from typing import Any, BinaryIO, cast
 from pyramid.request import Request
 from pyramid.response import Response
 
+from adapters.filesystem import FileBlobStore
 from domain.errors import DomainError
 from domain.model import PretrainedModel
 from domain.services.pretrained_models import Download
 from domain.services.stats import Stats
 from domain.services.upstream import Arriving
 from domain.transfer import CHUNK_SIZE
+from entrypoints.web import REGISTRY_KEY
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +181,9 @@ def file_response(request: Request, download: Download) -> Response:
     response.etag = (download.ref.sha256, True)
     response.last_modified = download.model.data_time
     response.accept_ranges = "bytes"
+    offload = _offload_name(request, download)
+    if offload is not None:
+        return _offloaded(request, download, response, offload)
     wanted = _answered(request, response, size)
     if wanted is None:
         download.file.close()
@@ -189,6 +194,45 @@ def file_response(request: Request, download: Download) -> Response:
     # In this order: setting app_iter resets Content-Length.
     response.app_iter = _body(request.environ, file, stop - start)
     response.content_length = stop - start
+    return response
+
+
+def _offload_name(request: Request, download: Download) -> str | None:
+    """The ``X-Accel-Redirect`` URI of the stored file, when nginx sends the
+    bytes (``modelhub.accel_redirect`` is set and the files are in a folder
+    nginx reads: the filesystem store); None when the app sends them."""
+    composition = request.registry[REGISTRY_KEY]
+    prefix = composition.settings.accel_redirect
+    if not prefix or not isinstance(composition.store, FileBlobStore):
+        return None
+    assert download.ref is not None
+    return prefix + composition.store.blob_name(download.ref)
+
+
+def _offloaded(request: Request, download: Download, response: Response, uri: str) -> Response:
+    """The stored file's headers with an empty body and ``X-Accel-Redirect``:
+    nginx sends the file with sendfile, and answers a ``Range`` (206, 416)
+    and ``If-Range`` itself, against these headers (see ``deploy/nginx.conf``).
+
+    ``If-None-Match`` and ``If-Modified-Since`` are answered here (304): nginx
+    compares them with its own file ETag before it applies ours. The response
+    is counted now, with the bytes its range asks for, as nginx reports nothing
+    back.
+    """
+    assert download.ref is not None and download.file is not None
+    download.file.close()
+    if _not_modified(request, response):
+        response.status = 304
+        del response.content_type
+        response.content_length = None
+        return response
+    size = download.ref.size
+    wanted = requested_range(request.headers.get("Range"), size)
+    start, stop = wanted if wanted is not None and response in request.if_range else (0, size)
+    if start < stop and request.method != "HEAD":
+        request.services.stats.count_response(download.model.pk, size, start, stop - start)
+    response.headers["X-Accel-Redirect"] = uri
+    response.body = b""
     return response
 
 

@@ -961,6 +961,19 @@ def _build_operations() -> dict[str, dict[str, Operation]]:
                 _json_body(_obj({"refresh": {"type": "string"}}, ("refresh",))),
             )
         },
+        "auth.check_upload": {
+            "get": Operation(
+                "check_upload",
+                "Whether the Bearer token may upload a model file",
+                "auth",
+                ADMIN,
+                {204: {"description": "A valid access token of an admin; no body."}},
+                description="Judged from the headers alone (the token's signature, "
+                "expiry and claims), as the server judges an upload before reading "
+                "its body: for a reverse proxy's `auth_request`, so that an upload "
+                "it would refuse never reaches the app.",
+            )
+        },
         "auth.verify": {
             "post": Operation(
                 "verify_token",

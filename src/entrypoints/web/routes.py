@@ -35,6 +35,8 @@ ROUTES: dict[str, Route] = {
     "auth.obtain": Route("/v1/auth/obtain", public=True),
     "auth.refresh": Route("/v1/auth/refresh", public=True),
     "auth.verify": Route("/v1/auth/verify", public=True),
+    # Asked by a reverse proxy (nginx auth_request) before it passes an upload.
+    "auth.check_upload": Route("/v1/auth/check-upload"),
     "models.list": Route("/v1/pretrained-models/list"),
     "models.create": Route("/v1/pretrained-models/create"),
     "models.item": Route(f"/v1/pretrained-models/{PK}"),

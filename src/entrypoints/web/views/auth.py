@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pyramid.request import Request
+from pyramid.response import Response
 from pyramid.view import view_config
 
-from domain.errors import Invalid
+from domain.errors import Invalid, NotAuthenticated, PermissionDenied
+from domain.services.auth import ACCESS, TokenCheck
+from entrypoints.web import REGISTRY_KEY
 from entrypoints.web.bodies import validated
 from entrypoints.web.schemas import ObtainBody, RefreshBody, VerifyBody
+from entrypoints.web.security import bearer_token
 
 
 @view_config(route_name="auth.obtain", request_method="POST", renderer="json")
@@ -31,3 +35,18 @@ def verify(request: Request) -> dict:
     body = validated(request, VerifyBody())
     request.services.auth.verify(body["token"])
     return {}
+
+
+@view_config(route_name="auth.check_upload", request_method="GET")
+def check_upload(request: Request) -> Response:
+    """204 when the Bearer token may upload a model file, as the server's body
+    gate judges it: a valid access token of an admin (signature, expiry and
+    claims; no database). For a reverse proxy's ``auth_request``."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        raise NotAuthenticated()
+    composition = request.registry[REGISTRY_KEY]
+    tokens = TokenCheck(composition.signer, composition.clock)
+    if tokens.claims(token, ACCESS).get("adm") is False:
+        raise PermissionDenied()
+    return Response(status=204)
