@@ -232,6 +232,7 @@ def _offloaded(request: Request, download: Download, response: Response, uri: st
     if start < stop and request.method != "HEAD":
         request.services.stats.count_response(download.model.pk, size, start, stop - start)
     response.headers["X-Accel-Redirect"] = uri
+    del response.accept_ranges  # nginx adds its own; it would be sent twice
     response.body = b""
     return response
 

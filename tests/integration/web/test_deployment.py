@@ -1,0 +1,267 @@
+"""The production topology of deploy/run-local: nginx in front of two
+waitress instances of production.ini on PostgreSQL, through real sockets.
+
+Skipped when nginx is not installed, except under CI=true (.ci/run installs it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from adapters.passwords import Argon2PasswordHasher
+from domain.permissions import SYSTEM
+from entrypoints.bootstrap import Registry
+from entrypoints.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+SCRIPT = REPO / "deploy" / "run-local"
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+if NGINX is None and os.environ.get("CI", "").lower() != "true":
+    pytest.skip("nginx is not installed (apt-get install nginx-light)", allow_module_level=True)
+
+pytestmark = pytest.mark.postgresql
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Deployment:
+    def __init__(self, url: str, blob_root: Path, admin: str, user: str) -> None:
+        self.url = url
+        self.blob_root = blob_root
+        self.admin = {"Authorization": f"Bearer {admin}"}
+        self.user = {"Authorization": f"Bearer {user}"}
+
+
+def _token(url: str, username: str, password: str) -> str:
+    body = {"username": username, "password": password}
+    response = requests.post(f"{url}/v1/auth/obtain", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()["access"]
+
+
+@pytest.fixture(scope="module")
+def fresh_database(postgres_server_url: str) -> Iterator[str]:
+    """A database of its own, left empty for deploy/run-local's initdb."""
+    import psycopg
+
+    admin = postgres_server_url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"modelhub_deploy_{secrets.token_hex(6)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{postgres_server_url.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    fresh_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    assert NGINX is not None, "CI=true but nginx is not installed"
+    postgres_url = fresh_database
+    blob_root = tmp_path_factory.mktemp("deployment") / "blobs"
+    env = {
+        **os.environ,
+        "MODELHUB_DATABASE_URL": postgres_url,
+        "MODELHUB_BLOB_ROOT": str(blob_root),
+        "MODELHUB_JWT_KEY": secrets.token_urlsafe(48),
+    }
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    output: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if "Stop with Ctrl-C" in line:
+                break
+        else:
+            pytest.fail("deploy/run-local did not start:\n" + "".join(output))
+        assert f"{url}/v1/" in "".join(output)
+        assert "user add admin --admin" in "".join(output)
+        settings = Settings(postgres_url, blob_root, env["MODELHUB_JWT_KEY"])
+        registry = Registry(settings, hasher=Argon2PasswordHasher())
+        try:
+            with registry.transaction() as services:
+                for name, staff in (("admin", True), ("alice", False)):
+                    body = {"username": name, "password": f"{name}-password", "is_staff": staff}
+                    services.users.create(SYSTEM, body)
+        finally:
+            registry.dispose()
+        yield Deployment(
+            url,
+            blob_root,
+            _token(url, "admin", "admin-password"),
+            _token(url, "alice", "alice-password"),
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            rest = process.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            process.kill()
+            rest = process.communicate()[0]
+        assert process.returncode == 0, "".join(output) + rest
+        assert "stopped" in rest
+
+
+def _model(d: Deployment) -> int:
+    framework = requests.post(
+        f"{d.url}/v1/frameworks/create",
+        json={"name": f"pytorch-{secrets.token_hex(4)}", "version": "2.4"},
+        headers=d.admin,
+        timeout=10,
+    ).json()
+    body = {
+        "name": f"resnet-{secrets.token_hex(4)}",
+        "description": "",
+        "url": "https://example.org/",
+        "domain": "ic",
+        "licence": "MIT",
+        "framework": framework["pk"],
+    }
+    response = requests.post(
+        f"{d.url}/v1/pretrained-models/create", json=body, headers=d.admin, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["pk"]
+
+
+def _upload(d: Deployment, pk: int, data: bytes) -> requests.Response:
+    headers = {
+        **d.admin,
+        "Content-Type": "application/data",
+        "Content-Disposition": "attachment; filename=data",
+    }
+    url = f"{d.url}/v1/pretrained-models/{pk}/data"
+    return requests.post(url, data=data, headers=headers, timeout=60)
+
+
+def test_ufdl_client_upload_and_download_through_nginx(deployment: Deployment) -> None:
+    d = deployment
+    data = os.urandom(5 * 1024 * 1024 + 17)
+    pk = _model(d)
+    response = _upload(d, pk, data)
+    assert response.status_code == 200, response.text
+    url = f"{d.url}/v1/pretrained-models/{pk}/download"
+    response = requests.post(url, json={"filetype": "data"}, headers=d.user, timeout=60)
+    assert response.status_code == 200
+    assert hashlib.sha256(response.content).hexdigest() == hashlib.sha256(data).hexdigest()
+    sha = hashlib.sha256(data).hexdigest()
+    assert response.headers["ETag"] == f'"{sha}"'
+    assert response.headers["Content-Length"] == str(len(data))
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="model.data"'
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert "Last-Modified" in response.headers
+    assert "X-Accel-Redirect" not in response.headers
+
+
+def test_ranged_and_conditional_downloads_are_served_by_nginx(deployment: Deployment) -> None:
+    d = deployment
+    data = bytes(range(256)) * 4096
+    pk = _model(d)
+    assert _upload(d, pk, data).status_code == 200
+    url = f"{d.url}/v1/pretrained-models/{pk}/download"
+    whole = requests.get(url, headers=d.user, timeout=30)
+    etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
+    for call in (requests.get, requests.post):
+        part = call(url, headers={**d.user, "Range": "bytes=1000-1999"}, timeout=30)
+        assert part.status_code == 206
+        assert part.content == data[1000:2000]
+        assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
+        assert part.headers["ETag"] == etag
+        same = call(url, headers={**d.user, "Range": "bytes=-10", "If-Range": etag}, timeout=30)
+        assert same.status_code == 206 and same.content == data[-10:]
+        stale = call(url, headers={**d.user, "Range": "bytes=0-9", "If-Range": '"x"'}, timeout=30)
+        assert stale.status_code == 200 and stale.content == data
+        far = call(url, headers={**d.user, "Range": f"bytes={len(data)}-"}, timeout=30)
+        assert far.status_code == 416
+        cached = call(url, headers={**d.user, "If-None-Match": etag}, timeout=30)
+        assert cached.status_code == 304 and cached.content == b""
+        assert cached.headers["ETag"] == etag
+        assert whole.headers["Last-Modified"] == modified
+
+
+def test_anonymous_upload_is_refused_before_its_body(deployment: Deployment) -> None:
+    d = deployment
+    pk = _model(d)
+    host, port = d.url.removeprefix("http://").split(":")
+    head = (
+        f"POST /v1/pretrained-models/{pk}/data HTTP/1.1\r\n"
+        f"Host: {host}\r\n"
+        "Content-Type: application/data\r\n"
+        "Content-Disposition: attachment; filename=data\r\n"
+        f"Content-Length: {10 * 1024**3}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + b"x" * 65536)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status = answer.split(b"\r\n", 1)[0]
+    assert status.startswith(b"HTTP/1.1 401"), answer[:300]
+    assert b"application/json" in answer
+    # Nothing of it reached the blob folder's staging area.
+    staged = [p for p in d.blob_root.rglob("*") if p.relative_to(d.blob_root).parts[0] != "blobs"]
+    assert not [p for p in staged if p.is_file()]
+    # A normal user's token is refused too (403), an admin's passes.
+    response = requests.post(
+        f"{d.url}/v1/pretrained-models/{pk}/data",
+        data=b"abc",
+        headers={**d.user, "Content-Type": "application/data"},
+        timeout=10,
+    )
+    assert response.status_code == 403 and "detail" in response.json()
+
+
+def test_the_client_address_reaches_the_app(deployment: Deployment) -> None:
+    d = deployment
+    # The login throttle counts per client address: the address nginx saw,
+    # not a forged X-Forwarded-For, and not nginx's own.
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+    body = {"username": "admin", "password": "wrong"}
+    statuses = [
+        requests.post(f"{d.url}/v1/auth/obtain", json=body, headers=forged, timeout=10).status_code
+        for _ in range(40)
+    ]
+    assert 429 in statuses, statuses
+    wait = time.monotonic()
+    # ...from 127.0.0.1, the real address: refused too, though forged differently.
+    again = requests.post(
+        f"{d.url}/v1/auth/obtain",
+        json=body,
+        headers={"X-Forwarded-For": "198.51.100.7"},
+        timeout=10,
+    )
+    assert again.status_code == 429 and time.monotonic() - wait < 10
