@@ -179,6 +179,8 @@ def file_response(request: Request, download: Download) -> Response:
     response.etag = (download.ref.sha256, True)
     response.last_modified = download.model.data_time
     response.accept_ranges = "bytes"
+    if not _not_modified(request, response) and (redirect := _redirected(request, download)):
+        return redirect
     wanted = _answered(request, response, size)
     if wanted is None:
         download.file.close()
@@ -186,9 +188,40 @@ def file_response(request: Request, download: Download) -> Response:
     start, stop = wanted[0], wanted[1] or size  # a stored file's size is known
     download.file.seek(start)
     file = _counted(request, download, start, stop)
-    # In this order: setting app_iter resets Content-Length.
-    response.app_iter = _body(request.environ, file, stop - start)
+    # In this order: setting app_iter resets Content-Length. A file read over
+    # the network (S3) is sent by this worker thread, not by waitress's I/O
+    # loop, which would stall every connection on each read.
+    if getattr(download.file, "remote", False):
+        response.app_iter = BlobIter(file, stop - start)
+    else:
+        response.app_iter = _body(request.environ, file, stop - start)
     response.content_length = stop - start
+    return response
+
+
+def _redirected(request: Request, download: Download) -> Response | None:
+    """With ``modelhub.s3_redirect``, a redirect of a GET or POST to a
+    short-lived URL of the store's (presigned): 302 for a GET, 303 for a POST
+    so that clients (``requests``, curl, browsers) follow it with a GET.
+    The client sends its ``Range`` there. Counted as the bytes it asks for.
+    None when the store has no such URLs: the file is streamed."""
+    from entrypoints.web import REGISTRY_KEY
+
+    registry = request.registry[REGISTRY_KEY]
+    if request.method not in ("GET", "POST") or not registry.settings.s3_redirect:
+        return None
+    assert download.ref is not None and download.file is not None
+    lifetime = registry.settings.s3_redirect_lifetime
+    url = registry.store.public_url(download.ref, "model.data", lifetime)
+    if url is None:
+        return None
+    download.file.close()
+    size = download.ref.size
+    start, stop = requested_range(request.headers.get("Range"), size) or (0, size)
+    if start < stop:
+        request.services.stats.count_response(download.model.pk, size, start, stop - start)
+    response = Response(status=302 if request.method == "GET" else 303, location=url)
+    response.cache_control = "private, no-store"
     return response
 
 
