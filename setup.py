@@ -16,6 +16,7 @@ requires = [
     "multipart>=1.2",
     "requests>=2.31",
     "tqdm>=4.66",
+    "boto3>=1.34",
 ]
 
 tests_require = [
@@ -24,6 +25,7 @@ tests_require = [
     "ruff>=0.6",
     "openapi-spec-validator>=0.7",
     "schemathesis>=4.0",
+    "moto[server]>=5.0",
 ]
 
 setup(

@@ -42,12 +42,19 @@ _TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"[0-9a-f]+" + re.escape(TEMP_S
 class FileBlobStore(BlobStore):
     """Blobs as files under ``root``, named by their SHA-256."""
 
-    def __init__(self, root: str | os.PathLike[str], chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        chunk_size: int = CHUNK_SIZE,
+        tmp_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """``tmp_dir`` (default ``root/tmp``) holds the staging files; it must be
+        on the filesystem of ``root`` for ``commit`` to rename them."""
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, not {chunk_size}")
         self.root = Path(root)
         self.blob_dir = self.root / "blobs"
-        self.tmp_dir = self.root / "tmp"
+        self.tmp_dir = Path(tmp_dir) if tmp_dir is not None else self.root / "tmp"
         self.chunk_size = chunk_size
 
     # -- BlobStore ----------------------------------------------------------

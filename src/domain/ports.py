@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Generic, TypeVar
 
 from domain.filters import FilterSpec
@@ -235,6 +235,12 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def remove_temporary(self, name: str) -> None:
         """Remove one staging file (a no-op if it is already gone)."""
+
+    def public_url(self, ref: BlobRef, filename: str, expires: timedelta) -> str | None:
+        """A URL that serves the stored bytes of ``ref`` for ``expires``, with
+        no login, as an attachment named ``filename``: where a download may
+        be redirected. None (the default) when the store has no such URLs."""
+        return None
 
 
 class Fetcher(abc.ABC):

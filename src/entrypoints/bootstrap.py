@@ -93,7 +93,7 @@ class Registry:
             PoolSize(settings.db_pool_size, timeout=settings.db_pool_timeout),
         )
         self.session_factory: sessionmaker[Session] = make_session_factory(self.engine)
-        self.store = store or FileBlobStore(settings.blob_root)
+        self.store = store or _blob_store(settings)
         self.hasher = hasher or Argon2PasswordHasher()
         self.signer = signer or JwtTokenSigner(settings.jwt_key)
         self.clock = clock or SystemClock()
@@ -204,3 +204,14 @@ class Registry:
         if isinstance(self.usage, QueuedUsageLog):
             self.usage.close()  # records still queued are written first
         self.engine.dispose()
+
+
+def _blob_store(settings: Settings) -> BlobStore:
+    """The store ``modelhub.blob_store`` names: a folder, or an S3 bucket."""
+    if settings.blob_store != "s3":
+        return FileBlobStore(settings.blob_root)
+    from adapters.s3 import S3BlobStore, make_client
+
+    client = make_client(settings.s3_endpoint, settings.s3_region, settings.db_pool_size + 8)
+    staging = settings.s3_staging_dir or settings.blob_root / "staging"
+    return S3BlobStore(client, settings.s3_bucket, staging, settings.s3_prefix)

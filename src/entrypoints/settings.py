@@ -54,6 +54,19 @@ class Settings:
     # blob folder; a stored file's download then answers with its headers and
     # ``X-Accel-Redirect`` for nginx to send the bytes. Empty: off.
     accel_redirect: str = ""
+    # Where model files live: "filesystem" (under blob_root) or "s3" (a
+    # bucket of AWS or any S3-compatible server; credentials from boto3's
+    # usual chain). S3 stages incoming bytes in a local folder, by default
+    # ``staging`` under blob_root; processes sharing transfers share it.
+    blob_store: str = "filesystem"
+    s3_bucket: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = ""
+    s3_prefix: str = ""
+    s3_staging_dir: str = ""
+    # Downloads of stored files answer a redirect to a presigned URL.
+    s3_redirect: bool = False
+    s3_redirect_lifetime: timedelta = timedelta(seconds=300)
 
 
 # The ini key of each optional field. A number must be positive, except in
@@ -72,8 +85,18 @@ INI_KEYS = {
     "db_pool_size": "modelhub.db_pool_size",
     "db_pool_timeout": "modelhub.db_pool_timeout",
     "accel_redirect": "modelhub.accel_redirect",
+    "blob_store": "modelhub.blob_store",
+    "s3_bucket": "modelhub.s3_bucket",
+    "s3_endpoint": "modelhub.s3_endpoint",
+    "s3_region": "modelhub.s3_region",
+    "s3_prefix": "modelhub.s3_prefix",
+    "s3_staging_dir": "modelhub.s3_staging_dir",
+    "s3_redirect": "modelhub.s3_redirect",
+    "s3_redirect_lifetime": "modelhub.s3_redirect_lifetime",
 }
 MAY_BE_ZERO = frozenset({"fetch_retries"})
+# The text fields that take one of a few values.
+CHOICES = {"blob_store": ("filesystem", "s3")}
 
 
 def _resolve(raw: Mapping[str, str], key: str) -> str:
@@ -116,6 +139,11 @@ def _parse(name: str, text: str) -> Any:
         return _uri_prefix(key, text)
     if isinstance(default, bool):
         return _boolean(key, text)
+    if isinstance(default, str):
+        if name in CHOICES and text not in CHOICES[name]:
+            allowed = " or ".join(CHOICES[name])
+            raise SettingsError(f"setting {key!r} must be {allowed}, not {text!r}")
+        return text
     seconds_or_number = integer(key, text, minimum=0 if name in MAY_BE_ZERO else 1)
     if isinstance(default, timedelta):
         return timedelta(seconds=seconds_or_number)
@@ -160,9 +188,12 @@ def load_settings(raw: Mapping[str, str], server_threads: int | None = None) -> 
     for name, key in INI_KEYS.items():
         if key in raw:
             values[name] = _parse(name, _resolve(raw, key))
-    return Settings(
+    settings = Settings(
         database_url=_resolve(raw, "sqlalchemy.url"),
         blob_root=Path(_resolve(raw, "modelhub.blob_root")),
         jwt_key=_jwt_key(raw),
         **values,
     )
+    if settings.blob_store == "s3" and not settings.s3_bucket:
+        raise SettingsError("setting 'modelhub.s3_bucket' is required with blob_store = s3")
+    return settings

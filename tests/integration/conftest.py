@@ -17,6 +17,8 @@ from domain.clock import Clock
 from entrypoints.bootstrap import Registry
 from entrypoints.cli.main import main
 from entrypoints.settings import load_settings
+from tests.integration.s3_server import S3Server, new_bucket
+from tests.integration.s3_server import s3_server as s3_servers
 
 # The embedded default under a test's folder: what every in-process ini shares.
 APP_INI = """\
@@ -113,3 +115,20 @@ def entry(name: str, file: str | None = None, **fields: Any) -> dict[str, Any]:
     if file is not None:
         item["file"] = file
     return item
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server for the session, its credentials in the
+    environment boto3 reads (see ``tests/integration/s3_server.py``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for server in s3_servers():
+            for name, value in server.environ().items():
+                patch.setenv(name, value)
+            yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> Iterator[str]:
+    """A fresh bucket of the test's own."""
+    yield from new_bucket(s3_server)

@@ -1,7 +1,9 @@
 """The blob store contract, written once, run against every implementation.
 
-The in-memory fake used by the unit tests and the filesystem store used in
-production must behave alike, so the unit tests prove something real.
+The in-memory fake used by the unit tests and the filesystem and S3 stores
+used in production must behave alike, so the unit tests prove something
+real. The S3 store runs against moto's server, or the server named by
+``MODELHUB_TEST_S3_URL`` (see ``s3_server.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 
 from adapters.filesystem import FileBlobStore
 from adapters.memory import MemoryBlobStore
+from adapters.s3 import S3BlobStore
 from domain.errors import NotFound, TooLarge
 from domain.model import BlobRef
 from domain.ports import BlobStore
@@ -52,8 +55,22 @@ def _filesystem(tmp_path: Path) -> Subject:
     )
 
 
-@pytest.fixture(params=[_memory, _filesystem], ids=["memory", "filesystem"])
+def _s3(tmp_path: Path, request: pytest.FixtureRequest) -> Subject:
+    server, bucket = request.getfixturevalue("s3_server"), request.getfixturevalue("s3_bucket")
+    client = server.client()
+    store = S3BlobStore(client, bucket, tmp_path / "staging", prefix="hub/", chunk_size=CHUNK)
+
+    def objects() -> int:
+        listing = client.list_objects_v2(Bucket=bucket, Prefix="hub/blobs/")
+        return int(listing.get("KeyCount", 0))
+
+    return Subject(store, lambda: _files_under(store.staging_dir), objects)
+
+
+@pytest.fixture(params=[_memory, _filesystem, _s3], ids=["memory", "filesystem", "s3"])
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
+    if request.param is _s3:
+        return _s3(tmp_path, request)
     return request.param(tmp_path)
 
 

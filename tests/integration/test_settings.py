@@ -34,7 +34,18 @@ INTEGER_KEYS = [
     "modelhub.fetch_lease",
     "modelhub.db_pool_size",
     "modelhub.db_pool_timeout",
+    "modelhub.s3_redirect_lifetime",
 ]
+TEXT_KEYS = [
+    "modelhub.blob_store",
+    "modelhub.s3_bucket",
+    "modelhub.s3_endpoint",
+    "modelhub.s3_region",
+    "modelhub.s3_prefix",
+    "modelhub.s3_staging_dir",
+    "modelhub.accel_redirect",
+]
+BOOLEAN_KEYS = ["modelhub.auto_migrate", "modelhub.s3_redirect"]
 
 
 def load(**values: str) -> Settings:
@@ -57,8 +68,7 @@ def test_every_optional_setting_left_out_takes_its_default() -> None:
 def test_these_tests_know_every_optional_setting() -> None:
     optional = [f.name for f in fields(Settings) if f.default is not MISSING]
     assert sorted(INI_KEYS) == sorted(optional)
-    others = ["modelhub.auto_migrate", "modelhub.accel_redirect"]
-    assert sorted(INI_KEYS.values()) == sorted([*INTEGER_KEYS, *others])
+    assert sorted(INI_KEYS.values()) == sorted([*INTEGER_KEYS, *TEXT_KEYS, *BOOLEAN_KEYS])
 
 
 def test_accel_redirect_is_a_uri_prefix_or_empty() -> None:
@@ -68,6 +78,37 @@ def test_accel_redirect_is_a_uri_prefix_or_empty() -> None:
     for bad in ("_blobs/", "/_blobs", "/a b/"):
         with pytest.raises(SettingsError, match="accel_redirect"):
             load(accel_redirect=bad)
+
+
+def test_the_s3_settings_are_read() -> None:
+    settings = load(
+        blob_store="s3",
+        s3_bucket="models",
+        s3_endpoint="http://minio:9000",
+        s3_region="eu-west-1",
+        s3_prefix="hub/",
+        s3_staging_dir="/var/staging",
+        s3_redirect="true",
+        s3_redirect_lifetime="60",
+    )
+
+    assert (settings.blob_store, settings.s3_bucket, settings.s3_prefix) == ("s3", "models", "hub/")
+    assert (settings.s3_endpoint, settings.s3_region) == ("http://minio:9000", "eu-west-1")
+    assert (settings.s3_staging_dir, settings.s3_redirect) == ("/var/staging", True)
+    assert settings.s3_redirect_lifetime == timedelta(seconds=60)
+    defaults = load_settings(REQUIRED)
+    assert (defaults.blob_store, defaults.s3_redirect) == ("filesystem", False)
+    assert defaults.s3_redirect_lifetime == timedelta(seconds=300)
+
+
+def test_an_unknown_blob_store_is_refused_naming_the_setting() -> None:
+    with pytest.raises(SettingsError, match=r"modelhub\.blob_store.*filesystem or s3"):
+        load(blob_store="ftp")
+
+
+def test_an_s3_store_needs_a_bucket() -> None:
+    with pytest.raises(SettingsError, match=r"modelhub\.s3_bucket"):
+        load(blob_store="s3")
 
 
 def test_values_given_replace_the_defaults() -> None:

@@ -181,6 +181,8 @@ def file_response(request: Request, download: Download) -> Response:
     response.etag = (download.ref.sha256, True)
     response.last_modified = download.model.data_time
     response.accept_ranges = "bytes"
+    if not _not_modified(request, response) and (redirect := _redirected(request, download)):
+        return redirect
     offload = _offload_name(request, download)
     if offload is not None:
         return _offloaded(request, download, response, offload)
@@ -191,8 +193,13 @@ def file_response(request: Request, download: Download) -> Response:
     start, stop = wanted[0], wanted[1] or size  # a stored file's size is known
     download.file.seek(start)
     file = _counted(request, download, start, stop)
-    # In this order: setting app_iter resets Content-Length.
-    response.app_iter = _body(request.environ, file, stop - start)
+    # In this order: setting app_iter resets Content-Length. A file read over
+    # the network (S3) is sent by this worker thread, not by waitress's I/O
+    # loop, which would stall every connection on each read.
+    if getattr(download.file, "remote", False):
+        response.app_iter = BlobIter(file, stop - start)
+    else:
+        response.app_iter = _body(request.environ, file, stop - start)
     response.content_length = stop - start
     return response
 
@@ -222,10 +229,7 @@ def _offloaded(request: Request, download: Download, response: Response, uri: st
     assert download.ref is not None and download.file is not None
     download.file.close()
     if _not_modified(request, response):
-        response.status = 304
-        del response.content_type
-        response.content_length = None
-        return response
+        return _unchanged(response)
     size = download.ref.size
     wanted = requested_range(request.headers.get("Range"), size)
     start, stop = wanted if wanted is not None and response in request.if_range else (0, size)
@@ -234,6 +238,29 @@ def _offloaded(request: Request, download: Download, response: Response, uri: st
     response.headers["X-Accel-Redirect"] = uri
     del response.accept_ranges  # nginx adds its own; it would be sent twice
     response.body = b""
+
+
+def _redirected(request: Request, download: Download) -> Response | None:
+    """With ``modelhub.s3_redirect``, a redirect of a GET or POST to a
+    short-lived URL of the store's (presigned): 302 for a GET, 303 for a POST
+    so that clients (``requests``, curl, browsers) follow it with a GET.
+    The client sends its ``Range`` there. Counted as the bytes it asks for.
+    None when the store has no such URLs: the file is streamed."""
+    registry = request.registry[REGISTRY_KEY]
+    if request.method not in ("GET", "POST") or not registry.settings.s3_redirect:
+        return None
+    assert download.ref is not None and download.file is not None
+    lifetime = registry.settings.s3_redirect_lifetime
+    url = registry.store.public_url(download.ref, "model.data", lifetime)
+    if url is None:
+        return None
+    download.file.close()
+    size = download.ref.size
+    start, stop = requested_range(request.headers.get("Range"), size) or (0, size)
+    if start < stop:
+        request.services.stats.count_response(download.model.pk, size, start, stop - start)
+    response = Response(status=302 if request.method == "GET" else 303, location=url)
+    response.cache_control = "private, no-store"
     return response
 
 
@@ -258,6 +285,14 @@ def _arriving_response(request: Request, model: PretrainedModel, arriving: Arriv
     return response
 
 
+def _unchanged(response: Response) -> Response:
+    """``response`` made a 304: the client's copy is current."""
+    response.status = 304
+    del response.content_type
+    response.content_length = None
+    return response
+
+
 def _file_headers() -> Response:
     response = Response(content_type="application/octet-stream", charset=None)
     response.content_disposition = 'attachment; filename="model.data"'
@@ -272,9 +307,7 @@ def _answered(
     range; or None when the headers already answer: 304 (not modified) or
     416 (a range past the end). Ranges need the ``size``."""
     if _not_modified(request, response):
-        response.status = 304
-        del response.content_type
-        response.content_length = None
+        _unchanged(response)
         return None
     wanted = requested_range(request.headers.get("Range"), size) if size is not None else None
     if wanted is None or response not in request.if_range:
