@@ -238,6 +238,7 @@ def _offloaded(request: Request, download: Download, response: Response, uri: st
     response.headers["X-Accel-Redirect"] = uri
     del response.accept_ranges  # nginx adds its own; it would be sent twice
     response.body = b""
+    return response
 
 
 def _redirected(request: Request, download: Download) -> Response | None:
