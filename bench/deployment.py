@@ -388,7 +388,7 @@ class Benchmark:
         self.phase(f"(b) GET /v1/pretrained-models/{{pk}} while {n} downloads of {label} run")
         url = f"{self.api.base}/pretrained-models/{self.pk}/download"
         latencies: list[tuple[float, float, bool]] = []
-        with FORK.Pool(processes) as pool:
+        with FORK.Pool(processes, _worker_init) as pool:
             start_at = time.monotonic() + 1.0
             jobs = [(url, self.api.token, self.size, n // processes, start_at)] * processes
             pending = pool.map_async(client.download_worker, jobs, chunksize=1)
@@ -574,7 +574,7 @@ class Benchmark:
         self.phase(f"(e) list with {count:,} models")
         existing = len(self.api.post("/pretrained-models/list"))
         start = time.perf_counter()
-        with FORK.Pool(1) as pool:
+        with FORK.Pool(1, _worker_init) as pool:
             added = pool.apply(
                 bulk.insert_models,
                 (PRODUCTION_INI, existing, count - existing, self.framework, ADMIN),
@@ -617,7 +617,7 @@ class Benchmark:
             f"{duration:g} s, {instances} instance(s)"
         )
         cpu = harness.cpu_times()
-        with FORK.Pool(clients) as pool:
+        with FORK.Pool(clients, _worker_init) as pool:
             start_at = time.monotonic() + 1.0
             job = (self.api.base, self.api.token, pks, start_at, duration)
             results = pool.map(client.retrieve_worker, [job] * clients, chunksize=1)
@@ -674,6 +674,12 @@ class Benchmark:
         self.upload()
         pks = self.listing()
         self.scaling(pks[:1000])
+
+
+def _worker_init() -> None:
+    """Pool workers get SIGTERM's default back: the benchmark's handler (raise
+    ``SystemExit``) can leave a worker hung when the pool terminates it."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def median_rate(runs: list[Transfer]) -> float:
