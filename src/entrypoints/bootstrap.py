@@ -15,12 +15,12 @@ import transaction
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.attempts import InMemoryAttemptLog
 from adapters.filesystem import DirectorySink, FileBlobStore
 from adapters.http_fetch import HttpFetcher
 from adapters.passwords import Argon2PasswordHasher
 from adapters.queued_usage import QueuedUsageLog
 from adapters.source_server import HttpSourceServer
+from adapters.sqlalchemy.attempts import SqlAttemptLog
 from adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.session import PoolSize, make_engine, make_session_factory, tm_session
@@ -30,6 +30,7 @@ from adapters.tokens import JwtTokenSigner
 from domain.clock import Clock, SystemClock
 from domain.filters import Exact, FilterSpec
 from domain.ports import (
+    AttemptLog,
     BlobStore,
     Fetcher,
     FileSink,
@@ -101,7 +102,8 @@ class Registry:
         # Shared by every request of this process, unlike the services.
         # Downloads are counted in the background (see ``QueuedUsageLog``).
         self.usage = usage or QueuedUsageLog(SqlUsageLog(self.engine))
-        self.login_attempts = InMemoryAttemptLog()
+        # In the database, so that every instance on it counts the same failures.
+        self.login_attempts: AttemptLog = SqlAttemptLog(self.engine, settings.login_failure_window)
         self.login_throttle = LoginThrottle(
             settings.login_failures_per_username,
             settings.login_failures_per_address,
