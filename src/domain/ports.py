@@ -236,6 +236,11 @@ class BlobStore(abc.ABC):
     def remove_temporary(self, name: str) -> None:
         """Remove one staging file (a no-op if it is already gone)."""
 
+    @abc.abstractmethod
+    def check(self) -> str | None:
+        """Whether the store can take a file now, cheaply (for a health
+        check): None when it can, else what is wrong, in a short sentence."""
+
 
 class Fetcher(abc.ABC):
     """Where imported model files come from."""

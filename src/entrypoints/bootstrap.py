@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.filesystem import DirectorySink, FileBlobStore
+from adapters.health import HealthCheck
 from adapters.http_fetch import HttpFetcher
 from adapters.passwords import Argon2PasswordHasher
 from adapters.queued_usage import QueuedUsageLog
@@ -109,6 +110,7 @@ class Registry:
             settings.login_failures_per_address,
             settings.login_failure_window,
         )
+        self.health = HealthCheck(self.engine, self.store)
         self.transfers = Transfers(
             self.work,
             self.store,
@@ -202,6 +204,7 @@ class Registry:
             return bool(services.uow.users.list(admins))
 
     def dispose(self) -> None:
+        self.health.close()
         self.transfers.close()
         if isinstance(self.usage, QueuedUsageLog):
             self.usage.close()  # records still queued are written first

@@ -23,6 +23,9 @@ REGISTRY_KEY = "modelhub.registry"
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
     """The WSGI app for ``pserve``/waitress, built from the ini file."""
     registry = Registry(load_settings(settings, server_threads(global_config)))
+    # Made once here, so that ``/healthz`` can tell a folder gone later (a
+    # volume unmounted) from one not made yet.
+    registry.settings.blob_root.mkdir(parents=True, exist_ok=True)
     if registry.settings.auto_migrate:
         added = registry.initialise_database()
         if added:
