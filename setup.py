@@ -16,6 +16,7 @@ requires = [
     "multipart>=1.2",
     "requests>=2.31",
     "tqdm>=4.66",
+    "prometheus-client>=0.20",
 ]
 
 tests_require = [

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.filesystem import DirectorySink, FileBlobStore
 from adapters.health import HealthCheck
 from adapters.http_fetch import HttpFetcher
+from adapters.metrics import MeteredTransfers, MeteredUsageLog, Metrics
 from adapters.passwords import Argon2PasswordHasher
 from adapters.queued_usage import QueuedUsageLog
 from adapters.source_server import HttpSourceServer
@@ -111,14 +112,18 @@ class Registry:
             settings.login_failure_window,
         )
         self.health = HealthCheck(self.engine, self.store)
-        self.transfers = Transfers(
+        # This process's figures for /metrics, fed through the usage log.
+        self.metrics = Metrics()
+        self.metered_usage = MeteredUsageLog(self.usage, self.metrics)
+        self.transfers: Transfers = MeteredTransfers(
             self.work,
             self.store,
             self.fetcher,
             self.clock,
             settings.max_file_size,
             settings.fetch_lease,
-            self.usage,
+            self.metered_usage,
+            metrics=self.metrics,
         )
 
     def services(self, uow: UnitOfWork) -> Services:
@@ -145,7 +150,7 @@ class Registry:
             mirror=Mirror(uow, models, frameworks, self.store, self.fetcher),
             maintenance=Maintenance(uow, self.store, self.clock, models),
             migration=Migration(uow, models, frameworks, Licences(uow), self.store),
-            stats=Stats(uow, self.usage),
+            stats=Stats(uow, self.metered_usage),
         )
 
     def unit_of_work(self, transaction_manager: transaction.TransactionManager) -> SqlUnitOfWork:

@@ -945,6 +945,28 @@ def _health_operations() -> dict[str, dict[str, Operation]]:
     }
 
 
+def _metrics_operations() -> dict[str, dict[str, Operation]]:
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {
+        "metrics": {
+            "get": Operation(
+                "metrics",
+                "This instance's figures in Prometheus's text format",
+                "operations",
+                PUBLIC,
+                {200: {"description": "Prometheus exposition format 0.0.4.", "content": text}},
+                (401, 403, 404),
+                description="Requests by route name, method and status; time to the response's "
+                "headers by route; bytes served and received; downloads in progress; upstream "
+                "transfers started, stored and failed, and bytes fetched. Each instance counts "
+                "its own requests since it started: scrape every instance. The setting "
+                "`modelhub.metrics` is `public` (the default), `admin` (401 without an admin's "
+                "access token, 403 for others) or `off` (404).",
+            )
+        }
+    }
+
+
 def _build_operations() -> dict[str, dict[str, Operation]]:
     """Every documented operation, by route name and method."""
     ops: dict[str, dict[str, Operation]] = {
@@ -1025,6 +1047,7 @@ def _build_operations() -> dict[str, dict[str, Operation]]:
     ops.update(_prefixed("users", _user_operations()))
     ops.update(_stats_operations())
     ops.update(_health_operations())
+    ops.update(_metrics_operations())
     return ops
 
 
