@@ -83,8 +83,14 @@ class SqlAttemptLog(AttemptLog):
 
 
 def _stored(key: str) -> str:
-    """``key`` as stored: a key longer than the column (a username of any
-    length comes before its validation) is replaced by its hash."""
-    if len(key) <= KEY_LENGTH:
-        return key
+    """``key`` as stored. The username in a key comes before its validation,
+    so it may be any text: a key longer than the column, or one a database
+    cannot hold (a NUL, half of a surrogate pair), is replaced by its hash."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        if len(key) <= KEY_LENGTH and "\x00" not in key:
+            return key
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
