@@ -17,6 +17,7 @@ requires = [
     "requests>=2.31",
     "tqdm>=4.66",
     "boto3>=1.34",
+    "prometheus-client>=0.20",
 ]
 
 tests_require = [

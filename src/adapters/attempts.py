@@ -2,7 +2,9 @@
 
 Enough for one waitress process, which serves every thread; counts start
 afresh when the server restarts. Several processes behind a balancer would
-each count on their own, so their combined limit is N times the setting.
+each count on their own, so their combined limit is N times the setting:
+the server uses the SQL log (``adapters.sqlalchemy.attempts``), which every
+instance on the database shares; this one serves the unit tests.
 """
 
 from __future__ import annotations

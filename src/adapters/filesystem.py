@@ -169,6 +169,26 @@ class FileBlobStore(BlobStore):
             raise ValueError(f"not a staging file name: {name!r}")
         _unlink(self.tmp_dir / name)
 
+    def check(self) -> str | None:
+        """The root must be a folder already (a missing one may be a volume
+        not mounted: never made here) in which a file can be created."""
+        if not self.root.is_dir():
+            return "the blob folder does not exist"
+        probe = self.root / f".check-{secrets.token_hex(8)}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+            try:
+                os.write(fd, b"ok")
+            finally:
+                os.close(fd)
+            probe.unlink()
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                _unlink(probe)
+            code = errno.errorcode.get(error.errno or 0, "error")
+            return f"the blob folder is not writable ({code})"
+        return None
+
     # -- filesystem extras --------------------------------------------------
 
     def temporary_files(self) -> Iterator[tuple[str, float]]:

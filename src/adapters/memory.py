@@ -382,6 +382,9 @@ class MemoryBlobStore(BlobStore):
         self.staged.pop(handle, None)
         self.modified.pop(handle, None)
 
+    def check(self) -> str | None:
+        return None
+
     def _when(self, key: str | int) -> datetime:
         # Bytes a test put in the dicts directly count as very old.
         return self.modified.get(key, datetime.min.replace(tzinfo=UTC))

@@ -96,6 +96,16 @@ class S3BlobStore(BlobStore):
     def open_staging(self, name: str) -> BinaryIO:
         return self._staging.open_staging(name)
 
+    def check(self) -> str | None:
+        """The bucket answers, and the local staging folder takes a file."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as error:  # any failure: the bucket cannot take a file now
+            return f"the bucket does not answer ({type(error).__name__})"
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        problem = self._staging.check()
+        return None if problem is None else problem.replace("blob folder", "staging folder")
+
     def discard(self, staged: StagedBlob) -> None:
         self._staging.discard(staged)
 

@@ -242,6 +242,11 @@ class BlobStore(abc.ABC):
         be redirected. None (the default) when the store has no such URLs."""
         return None
 
+    @abc.abstractmethod
+    def check(self) -> str | None:
+        """Whether the store can take a file now, cheaply (for a health
+        check): None when it can, else what is wrong, in a short sentence."""
+
 
 class Fetcher(abc.ABC):
     """Where imported model files come from."""

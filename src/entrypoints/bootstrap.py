@@ -15,12 +15,14 @@ import transaction
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.attempts import InMemoryAttemptLog
 from adapters.filesystem import DirectorySink, FileBlobStore
+from adapters.health import HealthCheck
 from adapters.http_fetch import HttpFetcher
+from adapters.metrics import MeteredTransfers, MeteredUsageLog, Metrics
 from adapters.passwords import Argon2PasswordHasher
 from adapters.queued_usage import QueuedUsageLog
 from adapters.source_server import HttpSourceServer
+from adapters.sqlalchemy.attempts import SqlAttemptLog
 from adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.session import PoolSize, make_engine, make_session_factory, tm_session
@@ -30,6 +32,7 @@ from adapters.tokens import JwtTokenSigner
 from domain.clock import Clock, SystemClock
 from domain.filters import Exact, FilterSpec
 from domain.ports import (
+    AttemptLog,
     BlobStore,
     Fetcher,
     FileSink,
@@ -101,20 +104,26 @@ class Registry:
         # Shared by every request of this process, unlike the services.
         # Downloads are counted in the background (see ``QueuedUsageLog``).
         self.usage = usage or QueuedUsageLog(SqlUsageLog(self.engine))
-        self.login_attempts = InMemoryAttemptLog()
+        # In the database, so that every instance on it counts the same failures.
+        self.login_attempts: AttemptLog = SqlAttemptLog(self.engine, settings.login_failure_window)
         self.login_throttle = LoginThrottle(
             settings.login_failures_per_username,
             settings.login_failures_per_address,
             settings.login_failure_window,
         )
-        self.transfers = Transfers(
+        self.health = HealthCheck(self.engine, self.store)
+        # This process's figures for /metrics, fed through the usage log.
+        self.metrics = Metrics()
+        self.metered_usage = MeteredUsageLog(self.usage, self.metrics)
+        self.transfers: Transfers = MeteredTransfers(
             self.work,
             self.store,
             self.fetcher,
             self.clock,
             settings.max_file_size,
             settings.fetch_lease,
-            self.usage,
+            self.metered_usage,
+            metrics=self.metrics,
         )
 
     def services(self, uow: UnitOfWork) -> Services:
@@ -141,7 +150,7 @@ class Registry:
             mirror=Mirror(uow, models, frameworks, self.store, self.fetcher),
             maintenance=Maintenance(uow, self.store, self.clock, models),
             migration=Migration(uow, models, frameworks, Licences(uow), self.store),
-            stats=Stats(uow, self.usage),
+            stats=Stats(uow, self.metered_usage),
         )
 
     def unit_of_work(self, transaction_manager: transaction.TransactionManager) -> SqlUnitOfWork:
@@ -200,6 +209,7 @@ class Registry:
             return bool(services.uow.users.list(admins))
 
     def dispose(self) -> None:
+        self.health.close()
         self.transfers.close()
         if isinstance(self.usage, QueuedUsageLog):
             self.usage.close()  # records still queued are written first

@@ -19,7 +19,16 @@ from adapters.sqlalchemy import tables
 from adapters.sqlalchemy.session import make_engine
 
 # Children first, so that emptying them one by one never breaks a foreign key.
-TABLES = ("model_usage", "pretrained_models", "blobs", "licences", "domains", "frameworks", "users")
+TABLES = (
+    "login_failures",
+    "model_usage",
+    "pretrained_models",
+    "blobs",
+    "licences",
+    "domains",
+    "frameworks",
+    "users",
+)
 
 
 def sqlite_engine(folder: Path, name: str = "modelhub.sqlite") -> Engine:

@@ -78,6 +78,10 @@ def _unavailable(context: ExceptionContext) -> BaseException | None:
     """``Unavailable`` for a database that cannot be reached or is too busy:
     a failed connection, a dropped one, a lock not granted in time, or a
     transaction the database rolled back to break a deadlock (SQLSTATE 40)."""
+    if context.is_pre_ping:
+        # The pool's check of a pooled connection: a dead one is replaced
+        # by a new connection, which fails for itself if it must.
+        return None
     error = context.original_exception
     sqlstate = getattr(error, "sqlstate", None) or ""
     locked = "database is locked" in str(error)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -163,4 +164,17 @@ model_usage = Table(
     Column("downloads", BigInteger, nullable=False, server_default="0"),
     Column("bytes_served", BigInteger, nullable=False, server_default="0"),
     Column("bytes_fetched", BigInteger, nullable=False, server_default="0"),
+)
+
+# Recent failed logins, one row per failure and key (``attempts.py``), shared
+# by every instance on this database. Rows older than the throttle's window
+# (an hour at least) are pruned now and then.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(255), nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    Index("ix_login_failures_key_failed_at", "key", "failed_at"),
+    Index("ix_login_failures_failed_at", "failed_at"),
 )

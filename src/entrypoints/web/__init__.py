@@ -10,6 +10,7 @@ import plaster
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.router import Router
+from pyramid.tweens import INGRESS
 
 from entrypoints.bootstrap import Registry, Services
 from entrypoints.settings import integer, load_settings
@@ -23,6 +24,9 @@ REGISTRY_KEY = "modelhub.registry"
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
     """The WSGI app for ``pserve``/waitress, built from the ini file."""
     registry = Registry(load_settings(settings, server_threads(global_config)))
+    # Made once here, so that ``/healthz`` can tell a folder gone later (a
+    # volume unmounted) from one not made yet.
+    registry.settings.blob_root.mkdir(parents=True, exist_ok=True)
     if registry.settings.auto_migrate:
         added = registry.initialise_database()
         if added:
@@ -53,9 +57,16 @@ def make_app(registry: Registry, settings: dict[str, Any] | None = None) -> Rout
     settings.setdefault("tm.commit_veto", "pyramid_tm.default_commit_veto")
     # The transaction note would authenticate before the view could answer 401.
     settings.setdefault("tm.annotate_user", "false")
+    metrics_access = settings.setdefault("modelhub.metrics", "public").strip().lower()
+    if metrics_access not in ("public", "admin", "off"):
+        raise ValueError(
+            f"modelhub.metrics must be public, admin or off, not {settings['modelhub.metrics']!r}"
+        )
     with Configurator(settings=settings) as config:
         config.registry[REGISTRY_KEY] = registry
         config.include("pyramid_tm")
+        # Above everything, so it sees every answer, the exception views' too.
+        config.add_tween("entrypoints.web.observe.observe_tween_factory", under=INGRESS)
         config.set_security_policy(BearerTokenSecurityPolicy())
         config.add_request_method(request_services, "services", reify=True)
         config.include("entrypoints.web.routes")

@@ -539,7 +539,8 @@ class Operation:
 
     def render(self) -> Schema:
         responses: dict[str, Schema] = {str(s): r for s, r in sorted(self.responses.items())}
-        statuses = {*self.errors, 503}
+        # A status the operation describes itself keeps its own description.
+        statuses = {*self.errors, 503} - set(self.responses)
         if self.permission != PUBLIC:
             statuses.add(401)
         if self.permission == ADMIN:
@@ -913,6 +914,59 @@ def _stats_operations() -> dict[str, dict[str, Operation]]:
     }
 
 
+HEALTH = _obj(
+    {
+        "status": {"enum": ["ok", "unavailable"]},
+        "database": {"type": "string", "description": '`"ok"`, or what failed.'},
+        "store": {"type": "string", "description": '`"ok"`, or what failed.'},
+    },
+    ("status", "database", "store"),
+)
+
+
+def _health_operations() -> dict[str, dict[str, Operation]]:
+    health = {JSON: {"schema": _ref("Health")}}
+    return {
+        "healthz": {
+            "get": Operation(
+                "healthz",
+                "Whether this instance's database and blob store answer",
+                "operations",
+                PUBLIC,
+                {
+                    200: {"description": "Both answer.", "content": health},
+                    503: {"description": "One or both did not answer.", "content": health},
+                },
+                description="The database answers a `SELECT 1` and a file can be created "
+                "in the blob folder, each within a few seconds. Each instance answers for "
+                "itself; nothing is cached.",
+            )
+        }
+    }
+
+
+def _metrics_operations() -> dict[str, dict[str, Operation]]:
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {
+        "metrics": {
+            "get": Operation(
+                "metrics",
+                "This instance's figures in Prometheus's text format",
+                "operations",
+                PUBLIC,
+                {200: {"description": "Prometheus exposition format 0.0.4.", "content": text}},
+                (401, 403, 404),
+                description="Requests by route name, method and status; time to the response's "
+                "headers by route; bytes served and received; downloads in progress; upstream "
+                "transfers started, stored and failed, and bytes fetched. Each instance counts "
+                "its own requests since it started: scrape every instance. The setting "
+                "`modelhub.metrics` is `public` (the default), `admin` (401 without an admin's "
+                "access token, 403 for others) or `off` (404).",
+            )
+        }
+    }
+
+
 def _build_operations() -> dict[str, dict[str, Operation]]:
     """Every documented operation, by route name and method."""
     ops: dict[str, dict[str, Operation]] = {
@@ -1005,6 +1059,8 @@ def _build_operations() -> dict[str, dict[str, Operation]]:
         ops.update(_prefixed(spelling, _licence_operations(spelling)))
     ops.update(_prefixed("users", _user_operations()))
     ops.update(_stats_operations())
+    ops.update(_health_operations())
+    ops.update(_metrics_operations())
     return ops
 
 
@@ -1100,6 +1156,7 @@ def build_document(routes: Mapping[str, Route] = ROUTES) -> dict[str, Any]:
         "DownloadRequest": DOWNLOAD_BODY,
         "UsageStats": USAGE_STATS,
         "ModelUsage": MODEL_USAGE,
+        "Health": HEALTH,
     }
     for prefix, fields in (
         ("PretrainedModel", r.PRETRAINED_MODEL.filters),

@@ -31,6 +31,9 @@ class Route:
 
 ROUTES: dict[str, Route] = {
     "openapi": Route("/v1/openapi.json", public=True),
+    "healthz": Route("/healthz", public=True),
+    # Public unless ``modelhub.metrics`` says ``admin`` (its view checks).
+    "metrics": Route("/metrics", public=True),
     "stats": Route("/v1/stats"),
     "auth.obtain": Route("/v1/auth/obtain", public=True),
     "auth.refresh": Route("/v1/auth/refresh", public=True),

@@ -61,7 +61,9 @@ def _fresh_postgres(url: str) -> None:
     """Empty every table but the seeded ones and Alembic's."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE pretrained_models, frameworks, users, blobs CASCADE"))
+        conn.execute(
+            sa.text("TRUNCATE pretrained_models, frameworks, users, blobs, login_failures CASCADE")
+        )
     engine.dispose()
 
 
