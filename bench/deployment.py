@@ -27,7 +27,6 @@ Run by hand, not by the test suite::
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import multiprocessing
 import os
@@ -691,17 +690,9 @@ def rates(runs: list[Transfer]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke check")
-    parser.add_argument(
-        "--tmpdir", type=Path, help="where the temporary folder goes (default: $TMPDIR or /tmp)"
-    )
-    args = parser.parse_args(argv)
+    args = harness.bench_arguments(__doc__ or "", argv)
     plan = Plan.quick() if args.quick else Plan.full()
-
-    print("# modelhub deployment benchmark" + (" (--quick)" if args.quick else ""))
-    for key, value in harness.system_info():
-        print(f"{key:<11} {value}")
+    harness.print_header("deployment", args.quick)
     print(
         f"plan       download {size_label(plan.download_size)}, "
         f"{plan.concurrent_downloads} concurrent; upload {size_label(plan.upload_size)}; "
@@ -750,15 +741,7 @@ def main(argv: list[str] | None = None) -> int:
             drop_database(database)
         workspace.close()
     if benchmark is not None and benchmark.report.rows:
-        print(f"\n## Results ({time.perf_counter() - started:.0f} s in all)\n")
-        print(
-            f"Machine CPU over the run: {harness.cpu_summary(machine_cpu, harness.cpu_times())}.\n"
-        )
-        print(benchmark.report.markdown())
-        misses = benchmark.report.misses()
-        print(f"\n{len(misses)} target(s) missed" + (":" if misses else "."))
-        for row in misses:
-            print(f"- {row.phase}: {row.measure}: {row.result} (target {row.target})")
+        harness.print_results(benchmark.report, started, machine_cpu)
     return status
 
 

@@ -8,6 +8,7 @@ blobs, signing key, the server's own temporary files, the test files), which
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import contextlib
 import ctypes
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -385,3 +387,31 @@ def _meminfo_kib(key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
+
+
+def bench_arguments(doc: str, argv: list[str] | None) -> argparse.Namespace:
+    """The options every benchmark takes: ``--quick`` and ``--tmpdir``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke check")
+    parser.add_argument(
+        "--tmpdir", type=Path, help="where the temporary folder goes (default: $TMPDIR or /tmp)"
+    )
+    return parser.parse_args(argv)
+
+
+def print_header(title: str, quick: bool) -> None:
+    """The benchmark's title and the machine it runs on."""
+    print(f"# modelhub {title} benchmark" + (" (--quick)" if quick else ""))
+    for key, value in system_info():
+        print(f"{key:<11} {value}")
+
+
+def print_results(report: Any, started: float, machine_cpu: dict[str, int]) -> None:
+    """The run's figures as a Markdown table, then the targets it missed."""
+    print(f"\n## Results ({time.perf_counter() - started:.0f} s in all)\n")
+    print(f"Machine CPU over the run: {cpu_summary(machine_cpu, cpu_times())}.\n")
+    print(report.markdown())
+    misses = report.misses()
+    print(f"\n{len(misses)} target(s) missed" + (":" if misses else "."))
+    for row in misses:
+        print(f"- {row.phase}: {row.measure}: {row.result} (target {row.target})")

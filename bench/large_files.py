@@ -19,7 +19,6 @@ Run by hand, not by the test suite::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import multiprocessing
 import os
@@ -469,17 +468,9 @@ def timed(command: list[str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke check")
-    parser.add_argument(
-        "--tmpdir", type=Path, help="where the temporary folder goes (default: $TMPDIR or /tmp)"
-    )
-    args = parser.parse_args(argv)
+    args = harness.bench_arguments(__doc__ or "", argv)
     plan = Plan.quick() if args.quick else Plan.full()
-
-    print("# modelhub large-file benchmark" + (" (--quick)" if args.quick else ""))
-    for key, value in harness.system_info():
-        print(f"{key:<11} {value}")
+    harness.print_header("large-file", args.quick)
     print(
         f"plan       files {', '.join(size_label(s) for s in plan.sizes)}; "
         f"{plan.concurrent_downloads} x {size_label(plan.concurrent_size)}; "
@@ -506,15 +497,7 @@ def main(argv: list[str] | None = None) -> int:
 
     status = harness.run_on_server(workspace, ini, port, run)
     if benchmark is not None:
-        print(f"\n## Results ({time.perf_counter() - started:.0f} s in all)\n")
-        print(
-            f"Machine CPU over the run: {harness.cpu_summary(machine_cpu, harness.cpu_times())}.\n"
-        )
-        print(benchmark.report.markdown())
-        misses = benchmark.report.misses()
-        print(f"\n{len(misses)} target(s) missed" + (":" if misses else "."))
-        for row in misses:
-            print(f"- {row.phase}: {row.measure}: {row.result} (target {row.target})")
+        harness.print_results(benchmark.report, started, machine_cpu)
     return status
 
 
