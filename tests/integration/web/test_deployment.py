@@ -265,3 +265,26 @@ def test_the_client_address_reaches_the_app(deployment: Deployment) -> None:
         timeout=10,
     )
     assert again.status_code == 429 and time.monotonic() - wait < 10
+
+
+def test_the_login_throttle_holds_across_the_instances(deployment: Deployment) -> None:
+    # nginx spreads the logins over both instances; the counts they share
+    # refuse the first attempt past the per-username limit, not the 20th.
+    body = {"username": "alice", "password": "wrong"}
+    limit = Settings("sqlite://", Path("."), "k").login_failures_per_username
+    statuses = [
+        requests.post(f"{deployment.url}/v1/auth/obtain", json=body, timeout=10).status_code
+        for _ in range(limit + 1)
+    ]
+    assert statuses == [401] * limit + [429], statuses
+
+
+def test_health_and_metrics_through_nginx(deployment: Deployment) -> None:
+    health = requests.get(f"{deployment.url}/healthz", timeout=10)
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    requests.get(f"{deployment.url}/v1/frameworks/1", headers=deployment.admin, timeout=10)
+    # Each instance exposes its own figures; together they saw the request.
+    scraped = [requests.get(f"{deployment.url}/metrics", timeout=10) for _ in range(2)]
+    assert all(r.status_code == 200 for r in scraped)
+    assert all("modelhub_http_requests" in r.text for r in scraped)
