@@ -127,6 +127,20 @@ class Api:
     def download(self, pk: int, **kwargs: Any) -> Transfer:
         return download(self.session, f"{self.base}/pretrained-models/{pk}/download", **kwargs)
 
+    def list_times(self, repeats: int, spec: object = None) -> tuple[list[float], Any]:
+        """Seconds of ``repeats`` ``POST /pretrained-models/list`` calls (body
+        received, not parsed), after one that warms up, and the last answer."""
+        url = f"{self.base}/pretrained-models/list"
+        times, response = [], None
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            response = self.session.post(url, json=spec, timeout=TIMEOUT)
+            response.content  # noqa: B018 - the whole body, inside the timing
+            times.append(time.perf_counter() - start)
+            _check(response, 200)
+        assert response is not None
+        return times[1:], response
+
     def retrieve_latency(self, pk: int) -> tuple[float, bool]:
         """Seconds for ``GET /pretrained-models/{pk}`` and whether it answered 200."""
         start = time.perf_counter()

@@ -584,25 +584,16 @@ class Benchmark:
             flush=True,
         )
         self.api.login()
-        url = f"{self.api.base}/pretrained-models/list"
-        times, response = [], None
-        for _ in range(self.plan.list_repeats + 1):  # the first one warms up
-            start = time.perf_counter()
-            response = self.api.session.post(url, json=None, timeout=client.TIMEOUT)
-            response.content  # noqa: B018 - the whole body, inside the timing
-            times.append(time.perf_counter() - start)
-            if response.status_code != 200:
-                raise BenchError(f"list answered {response.status_code}: {response.text[:200]}")
-        assert response is not None
+        times, response = self.api.list_times(self.plan.list_repeats)
         listed = response.json()
-        median = statistics.median(times[1:])
+        median = statistics.median(times)
         self.report.add(
             "e",
             f"list {len(listed):,} models: median",
             median,
             ms(median),
             below(1.0, "< 1 s"),
-            f"{self.plan.list_repeats} runs, max {ms(max(times[1:]))}, "
+            f"{self.plan.list_repeats} runs, max {ms(max(times))}, "
             f"{len(response.content) / MIB:.1f} MiB of JSON",
         )
         return [m["pk"] for m in listed]

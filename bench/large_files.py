@@ -384,17 +384,8 @@ class Benchmark:
     def list_latency(self, spec: object) -> tuple[float, list[dict]]:
         """Median seconds of ``POST /list`` (body received, not parsed), and
         the models of the last answer."""
-        url = f"{self.api.base}/pretrained-models/list"
-        times, response = [], None
-        for _ in range(self.plan.list_repeats + 1):  # the first one warms up
-            start = time.perf_counter()
-            response = self.api.session.post(url, json=spec, timeout=client.TIMEOUT)
-            response.content  # noqa: B018 - the whole body, inside the timing
-            times.append(time.perf_counter() - start)
-            if response.status_code != 200:
-                raise BenchError(f"list answered {response.status_code}: {response.text[:200]}")
-        assert response is not None
-        return statistics.median(times[1:]), response.json()
+        times, response = self.api.list_times(self.plan.list_repeats, spec)
+        return statistics.median(times), response.json()
 
     def retrieve_load(self, pks: list[int]) -> None:
         clients, duration = self.plan.retrieve_clients, self.plan.retrieve_seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -44,18 +45,24 @@ def postgres_server_url() -> str:
     return _postgres_admin_url()
 
 
-@pytest.fixture(scope="session")
-def postgres_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh, empty database of this test session, dropped at the end."""
+@contextlib.contextmanager
+def empty_database(server_url: str, prefix: str = "modelhub_test") -> Iterator[str]:
+    """A new, empty database on the server of ``server_url``, dropped after."""
     import psycopg
 
-    admin = postgres_server_url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"modelhub_test_{uuid.uuid4().hex[:12]}"
+    admin = server_url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = postgres_server_url.rpartition("/")
     try:
-        yield f"{base}/{name}"
+        yield f"{server_url.rpartition('/')[0]}/{name}"
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty database of this test session, dropped at the end."""
+    with empty_database(postgres_server_url) as url:
+        yield url

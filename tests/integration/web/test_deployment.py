@@ -25,6 +25,7 @@ from adapters.passwords import Argon2PasswordHasher
 from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry
 from entrypoints.settings import Settings
+from tests.conftest import empty_database
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "deploy" / "run-local"
@@ -60,17 +61,8 @@ def _token(url: str, username: str, password: str) -> str:
 @pytest.fixture(scope="module")
 def fresh_database(postgres_server_url: str) -> Iterator[str]:
     """A database of its own, left empty for deploy/run-local's initdb."""
-    import psycopg
-
-    admin = postgres_server_url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"modelhub_deploy_{secrets.token_hex(6)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{postgres_server_url.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with empty_database(postgres_server_url, "modelhub_deploy") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry
 from entrypoints.cli.main import main
 from entrypoints.web.serializers import licence_json, model_json
+from tests.conftest import empty_database
 from tests.integration.conftest import BATCH_INI, Batch
 from tests.integration.web.conftest import LiveServer
 
@@ -140,7 +140,7 @@ def target(request: pytest.FixtureRequest, batch: Batch) -> Iterator[Batch]:
     of its own (dropped after), with an ``admin`` that is not user 1."""
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_server_url")
-        with _postgres_database(url) as database_url:
+        with empty_database(url, "modelhub_migrate") as database_url:
             (batch.root / "test.ini").write_text(
                 BATCH_INI.replace("sqlite:///%(here)s/var/modelhub.sqlite", database_url)
             )
@@ -154,21 +154,6 @@ def _initialised(batch: Batch) -> Batch:
     assert batch.run("user", "add", "someone", stdin="someone-pw\n").code == 0
     assert batch.run("user", "add", "admin", "--admin", stdin="admin-pw\n").code == 0
     return batch
-
-
-@contextlib.contextmanager
-def _postgres_database(server_url: str) -> Iterator[str]:
-    import psycopg
-
-    admin = server_url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"modelhub_migrate_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server_url.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager
