@@ -6,7 +6,9 @@ Layout under ``root``::
     tmp/upload-<hex>.part    uploads being received (leftovers after a crash)
 
 Bytes are streamed into ``tmp/``, hashed while written and fsynced, then
-renamed into ``blobs/``. A rename within one filesystem is atomic, so a blob
+renamed into ``blobs/``. A ``SpooledFile`` (a body a proxy in front already
+wrote to disk) is hard-linked into ``tmp/`` and hashed there instead, so its
+bytes are written once. A rename within one filesystem is atomic, so a blob
 name only ever points at complete bytes whatever moment a crash happens.
 Both folders must therefore live on the same filesystem (they share ``root``).
 
@@ -31,7 +33,7 @@ from typing import BinaryIO
 from domain.errors import NotFound, StorageFull, TooLarge
 from domain.model import BlobRef
 from domain.ports import BlobStore, FileSink, StagedBlob, StoredBlob, TemporaryFile
-from domain.transfer import CHUNK_SIZE
+from domain.transfer import CHUNK_SIZE, SpooledFile
 
 TEMP_PREFIX = "upload-"
 TEMP_SUFFIX = ".part"
@@ -67,7 +69,12 @@ class FileBlobStore(BlobStore):
         Raises ``TooLarge`` as soon as more than ``max_size`` bytes arrived.
         On any error the temporary file is removed and the error propagates.
         Each chunk is written through at once, for readers of ``open_staging``.
+        A ``SpooledFile`` is linked rather than copied where it can be.
         """
+        if isinstance(stream, SpooledFile):
+            adopted = self._adopt(stream, max_size, name)
+            if adopted is not None:
+                return adopted
         with _no_space_is_full():
             path, fd = self._create_temp(name)
         digest = hashlib.sha256()
@@ -82,6 +89,46 @@ class FileBlobStore(BlobStore):
                     out.write(chunk)
                     out.flush()
                 os.fsync(out.fileno())
+        except BaseException:
+            _unlink(path)
+            raise
+        return StagedBlob(BlobRef(digest.hexdigest(), size), str(path))
+
+    def _adopt(
+        self, spooled: SpooledFile, max_size: int | None, name: str | None
+    ) -> StagedBlob | None:
+        """Hard-link ``spooled`` into the staging folder, then hash and fsync
+        it there. None, with nothing kept, when it cannot be linked (another
+        filesystem, another owner): the caller then copies it."""
+        size = os.fstat(spooled.file.fileno()).st_size
+        if max_size is not None and size > max_size:
+            raise TooLarge.over_limit(max_size)
+        with _no_space_is_full():
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        path = self.tmp_dir / _temp_name(name or secrets.token_hex(16))
+        try:
+            os.link(spooled.path, path, follow_symlinks=False)
+        except OSError:
+            return None
+        try:
+            linked = os.stat(path)
+            opened = os.fstat(spooled.file.fileno())
+            if (linked.st_dev, linked.st_ino) != (opened.st_dev, opened.st_ino):
+                _unlink(path)  # the name was reused meanwhile: not our file
+                return None
+            try:
+                # As a staged file is made; a proxy makes its own owner-only.
+                os.chmod(path, 0o666 & ~_umask())
+            except PermissionError:
+                _unlink(path)
+                return None
+            spooled.file.seek(0)
+            digest = hashlib.file_digest(spooled.file, "sha256")  # type: ignore[arg-type]
+            size = spooled.file.tell()
+            if max_size is not None and size > max_size:
+                raise TooLarge.over_limit(max_size)
+            with _no_space_is_full():
+                os.fsync(spooled.file.fileno())
         except BaseException:
             _unlink(path)
             raise
@@ -247,6 +294,17 @@ def _temp_name(name: str) -> str:
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (Linux); else 0o022."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 class DirectorySink(FileSink):

@@ -54,6 +54,11 @@ class Settings:
     # blob folder; a stored file's download then answers with its headers and
     # ``X-Accel-Redirect`` for nginx to send the bytes. Empty: off.
     accel_redirect: str = ""
+    # Behind nginx: the folder where it writes the bodies of uploads
+    # (``client_body_temp_path``) and names each in ``X-Modelhub-Body-File``.
+    # An upload's file is then taken from there, linked into the blob folder
+    # when both share a filesystem. Empty: bodies come with the request.
+    proxy_body_dir: str = ""
     # Where model files live: "filesystem" (under blob_root) or "s3" (a
     # bucket of AWS or any S3-compatible server; credentials from boto3's
     # usual chain). S3 stages incoming bytes in a local folder, by default
@@ -85,6 +90,7 @@ INI_KEYS = {
     "db_pool_size": "modelhub.db_pool_size",
     "db_pool_timeout": "modelhub.db_pool_timeout",
     "accel_redirect": "modelhub.accel_redirect",
+    "proxy_body_dir": "modelhub.proxy_body_dir",
     "blob_store": "modelhub.blob_store",
     "s3_bucket": "modelhub.s3_bucket",
     "s3_endpoint": "modelhub.s3_endpoint",
@@ -137,6 +143,8 @@ def _parse(name: str, text: str) -> Any:
     key, default = INI_KEYS[name], getattr(Settings, name)
     if name == "accel_redirect":
         return _uri_prefix(key, text)
+    if name == "proxy_body_dir" and text and not os.path.isabs(text):
+        raise SettingsError(f"setting {key!r} must be an absolute path, not {text!r}")
     if isinstance(default, bool):
         return _boolean(key, text)
     if isinstance(default, str):

@@ -14,8 +14,9 @@ import pytest
 
 from adapters import filesystem
 from adapters.filesystem import FileBlobStore
-from domain.errors import NotFound
+from domain.errors import NotFound, TooLarge
 from domain.model import BlobRef
+from domain.transfer import SpooledFile
 
 CHUNK = 64
 DATA = b"0123456789abcdef" * 100
@@ -216,3 +217,46 @@ def test_stored_ignores_foreign_files_and_misplaced_blobs(store: FileBlobStore, 
 def test_remove_temporary_accepts_only_staging_names(store: FileBlobStore, name: str) -> None:
     with pytest.raises(ValueError, match="not a staging file name"):
         store.remove_temporary(name)
+
+
+def spooled(path: Path, data: bytes) -> SpooledFile:
+    """``data`` in a file at ``path``, handed over as a proxy's body file is."""
+    path.write_bytes(data)
+    os.chmod(path, 0o600)
+    return SpooledFile(open(path, "rb"), str(path))
+
+
+def test_a_spooled_file_is_linked_not_copied(store: FileBlobStore, tmp_path: Path) -> None:
+    source = tmp_path / "0000000001"
+    body = spooled(source, DATA)
+    with body.file:
+        staged = store.stage(body)
+    assert staged.ref == BlobRef(hashlib.sha256(DATA).hexdigest(), len(DATA))
+    assert os.stat(staged.handle).st_ino == source.stat().st_ino
+    source.unlink()  # as the proxy does once the answer is sent
+    ref = store.commit(staged)
+    path = blob_path(store, ref)
+    assert path.read_bytes() == DATA
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_spooled_file_over_the_limit_keeps_nothing(store: FileBlobStore, tmp_path: Path) -> None:
+    body = spooled(tmp_path / "0000000002", DATA)
+    with body.file, pytest.raises(TooLarge):
+        store.stage(body, max_size=len(DATA) - 1)
+    assert files_under(store.root) == []
+
+
+def test_a_spooled_file_that_cannot_be_linked_is_copied(
+    store: FileBlobStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "0000000003"
+    body = spooled(source, DATA)
+    # The name is gone (or on another filesystem): the open file is read.
+    source.unlink()
+    with body.file:
+        staged = store.stage(body)
+    assert Path(staged.handle).read_bytes() == DATA
+    assert blob_path(store, store.commit(staged)).read_bytes() == DATA

@@ -44,6 +44,7 @@ TEXT_KEYS = [
     "modelhub.s3_prefix",
     "modelhub.s3_staging_dir",
     "modelhub.accel_redirect",
+    "modelhub.proxy_body_dir",
 ]
 BOOLEAN_KEYS = ["modelhub.auto_migrate", "modelhub.s3_redirect"]
 
@@ -78,6 +79,13 @@ def test_accel_redirect_is_a_uri_prefix_or_empty() -> None:
     for bad in ("_blobs/", "/_blobs", "/a b/"):
         with pytest.raises(SettingsError, match="accel_redirect"):
             load(accel_redirect=bad)
+
+
+def test_the_proxy_body_dir_is_an_absolute_path_or_empty() -> None:
+    assert load_settings(REQUIRED).proxy_body_dir == ""
+    assert load(proxy_body_dir="/srv/modelhub/incoming").proxy_body_dir == "/srv/modelhub/incoming"
+    with pytest.raises(SettingsError, match="proxy_body_dir"):
+        load(proxy_body_dir="incoming")
 
 
 def test_the_s3_settings_are_read() -> None:

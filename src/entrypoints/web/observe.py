@@ -29,6 +29,7 @@ from pyramid.response import Response
 
 from adapters.metrics import Metrics
 from entrypoints.web import REGISTRY_KEY
+from entrypoints.web.uploads import received_size
 
 access_log = logging.getLogger("modelhub.access")
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def observe_tween_factory(
         metrics.latency.labels(route).observe(headers_at - started)
         status = response.status_code
         if route == UPLOAD_ROUTE and request.method == "POST" and 200 <= status < 300:
-            metrics.bytes_received.inc(request.content_length or 0)
+            metrics.bytes_received.inc(received_size(request))
         downloading = route == DOWNLOAD_ROUTE and status in (200, 206) and request.method == "GET"
         if downloading:
             metrics.downloads_in_progress.inc()

@@ -468,6 +468,18 @@ DOWNLOAD_RESPONSES: dict[int, Schema] = {
         "headers": {"ETag": _FILE_HEADERS["ETag"]},
     },
 }
+
+
+_REDIRECT: Schema = {
+    "description": (
+        "With `modelhub.s3_redirect`: the file is at the short-lived presigned URL of the "
+        "S3 store in `Location`, which the client fetches with a GET (its `Range` "
+        "included); no body."
+    ),
+    "headers": {"Location": _header({"type": "string", "format": "uri"}, "The presigned URL.")},
+}
+POST_DOWNLOAD_RESPONSES = {**DOWNLOAD_RESPONSES, 303: _REDIRECT}
+GET_DOWNLOAD_RESPONSES = {**DOWNLOAD_RESPONSES, 302: _REDIRECT}
 DOWNLOAD_HEADERS = [
     {
         "name": "Range",
@@ -726,7 +738,7 @@ def _model_operations() -> dict[str, dict[str, Operation]]:
             "Download the model's file",
             tag,
             AUTHENTICATED,
-            DOWNLOAD_RESPONSES,
+            POST_DOWNLOAD_RESPONSES,
             (400, 404, 410, 415, 416, 502, 504),
             _json_body(_ref("DownloadRequest"), required=False),
             tuple(DOWNLOAD_HEADERS),
@@ -737,7 +749,7 @@ def _model_operations() -> dict[str, dict[str, Operation]]:
             "Download the model's file",
             tag,
             AUTHENTICATED,
-            DOWNLOAD_RESPONSES,
+            GET_DOWNLOAD_RESPONSES,
             (404, 410, 416, 502, 504),
             parameters=tuple(DOWNLOAD_HEADERS),
             description=download,

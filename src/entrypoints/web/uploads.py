@@ -3,10 +3,16 @@
 Neither form reads the body into memory: the raw body is handed over as is,
 and a ``multipart/form-data`` body is parsed incrementally, yielding the bytes
 of its file part as the blob store reads them.
+
+Behind nginx (``modelhub.proxy_body_dir``), the body arrives as a file nginx
+wrote and names in ``X-Modelhub-Body-File``; a raw one is handed to the store
+as a ``SpooledFile``, which it may keep rather than copy.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from typing import BinaryIO
 
 from multipart import (
@@ -18,12 +24,19 @@ from multipart import (
 from pyramid.request import Request
 
 from domain.errors import Invalid
-from domain.transfer import CHUNK_SIZE
+from domain.transfer import CHUNK_SIZE, SpooledFile
 
 # What a multipart body may carry besides its file (boundaries, part headers,
 # small fields); a body larger than the size limit plus this is refused as a
 # file over the limit, from its Content-Length alone.
 MULTIPART_FRAMING = 64 * 1024
+
+# The header in which nginx names the file holding the request's body.
+BODY_FILE_HEADER = "X-Modelhub-Body-File"
+# nginx's name for a body file: digits, in its client_body_temp_path.
+_BODY_FILE_NAME = re.compile(r"[0-9]+")
+# Where the size of a body handed over as a file is kept for the metrics.
+BODY_SIZE_KEY = "modelhub.body_size"
 
 
 class MultipartFileStream:
@@ -84,15 +97,49 @@ def least_file_size(content_type: str, content_length: int | None) -> int | None
     return content_length
 
 
-def upload_stream(request: Request) -> tuple[BinaryIO, int | None]:
+def upload_stream(request: Request, body_dir: str = "") -> tuple[BinaryIO, int | None]:
     """The file's bytes as a stream, and the least its size can be when the
-    request's headers tell (see ``least_file_size``)."""
+    request's headers tell (see ``least_file_size``). With ``body_dir``,
+    a body nginx wrote there is read from its file."""
+    spooled = proxied_body(request, body_dir)
+    body: BinaryIO = spooled if spooled is not None else request.body_file  # type: ignore[assignment]
+    length = request.content_length if spooled is None else request.environ[BODY_SIZE_KEY]
     header = request.headers.get("Content-Type", "")
-    least = least_file_size(header, request.content_length)
+    least = least_file_size(header, length)
     content_type, options = parse_options_header(header)
     if content_type == "multipart/form-data":
         boundary = options.get("boundary")
         if not boundary:
             raise Invalid("A multipart body needs a boundary.")
-        return MultipartFileStream(request.body_file, boundary, request.content_length), least
-    return request.body_file, least
+        return MultipartFileStream(body, boundary, length), least
+    return body, least
+
+
+def proxied_body(request: Request, body_dir: str) -> SpooledFile | None:
+    """The body file nginx names in ``X-Modelhub-Body-File``, opened, when
+    ``body_dir`` is set and the header too; closed when the request ends.
+
+    A name outside ``body_dir`` means nginx and the app disagree on the
+    folder (or the header did not come from nginx): an error, not a fallback.
+    """
+    name = request.headers.get(BODY_FILE_HEADER)
+    if not body_dir or not name:
+        return None
+    folder, base = os.path.split(name)
+    if os.path.normpath(folder) != os.path.normpath(body_dir) or not _BODY_FILE_NAME.fullmatch(
+        base
+    ):
+        raise RuntimeError(
+            f"{BODY_FILE_HEADER} names {name!r}, not a file of modelhub.proxy_body_dir "
+            f"({body_dir}): the proxy's client_body_temp_path must be that folder"
+        )
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    file = os.fdopen(fd, "rb")
+    request.add_finished_callback(lambda _request: file.close())
+    request.environ[BODY_SIZE_KEY] = os.fstat(fd).st_size
+    return SpooledFile(file, name)
+
+
+def received_size(request: Request) -> int:
+    """The bytes of the request's body, however it arrived."""
+    return request.content_length or request.environ.get(BODY_SIZE_KEY, 0)

@@ -6,6 +6,7 @@ Skipped when nginx is not installed, except under CI=true (.ci/run installs it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -26,6 +27,7 @@ from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry
 from entrypoints.settings import Settings
 from tests.conftest import empty_database
+from tests.integration.s3_server import S3Server, new_bucket
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "deploy" / "run-local"
@@ -44,11 +46,30 @@ def _free_port() -> int:
 
 
 class Deployment:
-    def __init__(self, url: str, blob_root: Path, admin: str, user: str) -> None:
+    def __init__(self, url: str, blob_root: Path, pid: int, admin: str, user: str) -> None:
         self.url = url
         self.blob_root = blob_root
+        self.pid = pid
         self.admin = {"Authorization": f"Bearer {admin}"}
         self.user = {"Authorization": f"Bearer {user}"}
+
+    def instance_pids(self) -> list[int]:
+        """The waitress instances deploy/run-local started."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [
+            int(pid)
+            for pid in children
+            if b"--serve-instance" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+
+    def written_by_instances(self) -> int:
+        """Bytes the instances have passed to write() so far (``wchar``)."""
+        total = 0
+        for pid in self.instance_pids():
+            for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+                if line.startswith("wchar:"):
+                    total += int(line.split()[1])
+        return total
 
 
 def _token(url: str, username: str, password: str) -> str:
@@ -65,22 +86,23 @@ def fresh_database(postgres_server_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def deployment(
-    fresh_database: str, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def run_local(
+    database_url: str, blob_root: Path, *options: str, **environ: str
 ) -> Iterator[Deployment]:
+    """deploy/run-local on a free port, with an admin and a normal user,
+    stopped by SIGTERM afterwards (which must stop it cleanly)."""
     assert NGINX is not None, "CI=true but nginx is not installed"
-    postgres_url = fresh_database
-    blob_root = tmp_path_factory.mktemp("deployment") / "blobs"
     env = {
         **os.environ,
-        "MODELHUB_DATABASE_URL": postgres_url,
+        **environ,
+        "MODELHUB_DATABASE_URL": database_url,
         "MODELHUB_BLOB_ROOT": str(blob_root),
         "MODELHUB_JWT_KEY": secrets.token_urlsafe(48),
     }
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--port", str(port)],
+        [sys.executable, str(SCRIPT), "--port", str(port), *options],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -98,7 +120,7 @@ def deployment(
             pytest.fail("deploy/run-local did not start:\n" + "".join(output))
         assert f"{url}/v1/" in "".join(output)
         assert "user add admin --admin" in "".join(output)
-        settings = Settings(postgres_url, blob_root, env["MODELHUB_JWT_KEY"])
+        settings = Settings(database_url, blob_root, env["MODELHUB_JWT_KEY"])
         registry = Registry(settings, hasher=Argon2PasswordHasher())
         try:
             with registry.transaction() as services:
@@ -110,6 +132,7 @@ def deployment(
         yield Deployment(
             url,
             blob_root,
+            process.pid,
             _token(url, "admin", "admin-password"),
             _token(url, "alice", "alice-password"),
         )
@@ -122,6 +145,15 @@ def deployment(
             rest = process.communicate()[0]
         assert process.returncode == 0, "".join(output) + rest
         assert "stopped" in rest
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    fresh_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    blob_root = tmp_path_factory.mktemp("deployment") / "blobs"
+    with run_local(fresh_database, blob_root) as started:
+        yield started
 
 
 def _model(d: Deployment) -> int:
@@ -174,6 +206,30 @@ def test_ufdl_client_upload_and_download_through_nginx(deployment: Deployment) -
     assert response.headers["Accept-Ranges"] == "bytes"
     assert "Last-Modified" in response.headers
     assert "X-Accel-Redirect" not in response.headers
+
+
+def test_an_upload_is_written_once_nginx_s_file_linked_into_the_store(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    data = os.urandom(8 * 1024 * 1024 + 5)
+    pk = _model(d)
+    assert len(d.instance_pids()) == 2
+    before = d.written_by_instances()
+    response = _upload(d, pk, data)
+    written = d.written_by_instances() - before
+    assert response.status_code == 200, response.text
+    sha = hashlib.sha256(data).hexdigest()
+    assert response.json()["data_sha256"] == sha
+    # nginx wrote the body to its file; the instances wrote none of it.
+    assert written < len(data) // 8, written
+    blob = d.blob_root / "blobs" / sha[:2] / sha[2:4] / sha
+    assert blob.read_bytes() == data
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert blob.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert blob.stat().st_nlink == 1  # nginx's name for it is gone
+    assert not any((d.blob_root / "incoming").iterdir())
 
 
 def test_ranged_and_conditional_downloads_are_served_by_nginx(deployment: Deployment) -> None:
@@ -280,3 +336,48 @@ def test_health_and_metrics_through_nginx(deployment: Deployment) -> None:
     scraped = [requests.get(f"{deployment.url}/metrics", timeout=10) for _ in range(2)]
     assert all(r.status_code == 200 for r in scraped)
     assert all("modelhub_http_requests" in r.text for r in scraped)
+
+
+def test_the_s3_topology_serves_the_ufdl_client(
+    postgres_server_url: str, s3_server: S3Server, tmp_path: Path
+) -> None:
+    """``--s3 URL``: the files live in the bucket, and the UFDL client's
+    upload and download work unchanged (sent by the app: nginx cannot read
+    the bucket)."""
+    bucket = new_bucket(s3_server)
+    name = next(bucket)
+    try:
+        with (
+            empty_database(postgres_server_url, "modelhub_deploy_s3") as database,
+            run_local(
+                database,
+                tmp_path / "blobs",
+                "--s3",
+                s3_server.url,
+                MODELHUB_S3_BUCKET=name,
+                **s3_server.environ(),
+            ) as d,
+        ):
+            data = os.urandom(3 * 1024 * 1024 + 1)
+            sha = hashlib.sha256(data).hexdigest()
+            pk = _model(d)
+            response = _upload(d, pk, data)
+            assert response.status_code == 200, response.text
+            assert response.json()["data_sha256"] == sha
+            url = f"{d.url}/v1/pretrained-models/{pk}/download"
+            response = requests.post(url, json={"filetype": "data"}, headers=d.user, timeout=60)
+            assert response.status_code == 200
+            assert hashlib.sha256(response.content).hexdigest() == sha
+            assert response.headers["ETag"] == f'"{sha}"'
+            part = requests.get(url, headers={**d.user, "Range": "bytes=10-19"}, timeout=30)
+            assert part.status_code == 206 and part.content == data[10:20]
+            keys = [
+                item["Key"]
+                for item in s3_server.client().list_objects_v2(Bucket=name).get("Contents", ())
+            ]
+            assert any(key.endswith(sha) for key in keys), keys
+            assert not (tmp_path / "blobs" / "blobs").exists() or not any(
+                (tmp_path / "blobs" / "blobs").rglob("*" + sha)
+            )
+    finally:
+        bucket.close()

@@ -133,6 +133,11 @@ def test_the_ufdl_client_downloads_in_either_mode(
         assert first.headers["Cache-Control"] == "private, no-store"
         assert "X-Amz-Signature" in first.headers["Location"]
         assert requests.get(first.headers["Location"], timeout=60).content == DATA
+        # Both redirects are what the OpenAPI document says.
+        document = session.get(server.api("/openapi.json"), timeout=60).json()
+        operations = document["paths"]["/v1/pretrained-models/{pk}/download"]
+        assert "Location" in operations["post"]["responses"]["303"]["headers"]
+        assert "Location" in operations["get"]["responses"]["302"]["headers"]
     sha = hashlib.sha256(DATA).hexdigest()
     cached = session.get(url, headers={"If-None-Match": f'"{sha}"'}, timeout=60)
     assert cached.status_code == 304 and cached.history == []

@@ -6,6 +6,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from entrypoints.web import REGISTRY_KEY
 from entrypoints.web.bodies import json_body, validated
 from entrypoints.web.downloads import file_response
 from entrypoints.web.schemas import MODEL_BODY, DownloadBody
@@ -59,7 +60,8 @@ def hard_delete_model(request: Request) -> dict:
 @view_config(route_name="models.data", request_method="POST", renderer="json")
 def set_model_file(request: Request) -> dict:
     actor, pk = request.identity, path_pk(request)
-    stream, declared_size = upload_stream(request)
+    body_dir = request.registry[REGISTRY_KEY].settings.proxy_body_dir
+    stream, declared_size = upload_stream(request, body_dir)
     return model_json(request.services.models.set_file(actor, pk, stream, declared_size))
 
 
