@@ -14,14 +14,10 @@ starts, failures and stored files, and requests through a Pyramid tween
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 - re-exported
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from domain.errors import DomainError
-from domain.ports import ModelUsage, UsageLog
-from domain.services.upstream import Abandoned, Transfers
+from domain.ports import ModelUsage, TransferEvents, UsageLog
 
 # Seconds; downloads and uploads of large files take longer than any bucket,
 # so the histogram measures the time to the response's first byte.
@@ -105,23 +101,17 @@ class MeteredUsageLog(UsageLog):
         return self.inner.figures()
 
 
-class MeteredTransfers(Transfers):
-    """``Transfers`` counting the transfers this process starts, stores and
-    fails (an abandoned one, whose model got a file otherwise, is neither)."""
+class TransferMetrics(TransferEvents):
+    """Counts the upstream transfers this process starts, stores and fails."""
 
-    def __init__(self, *args: Any, metrics: Metrics, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def _start(self, pk: int, owner: str, source: str, pin: str | None) -> None:
+    def started(self, pk: int) -> None:
         self.metrics.transfers.labels("started").inc()
-        super()._start(pk, owner, source, pin)
 
-    def _commit(self, pk: int, owner: str, staged: Any) -> None:
-        super()._commit(pk, owner, staged)
+    def stored(self, pk: int) -> None:
         self.metrics.transfers.labels("stored").inc()
 
-    def _fail(self, pk: int, owner: str, error: DomainError) -> None:
-        if not isinstance(error, Abandoned):
-            self.metrics.transfers.labels("failed").inc()
-        super()._fail(pk, owner, error)
+    def failed(self, pk: int) -> None:
+        self.metrics.transfers.labels("failed").inc()

@@ -356,6 +356,20 @@ class ModelUsage:
     bytes_fetched: int = 0
 
 
+class TransferEvents:
+    """What the upstream transfers of this process do, told as it happens
+    (for metrics). This base ignores it all."""
+
+    def started(self, pk: int) -> None:
+        """A transfer of model ``pk``'s file began here."""
+
+    def stored(self, pk: int) -> None:
+        """It ended with the file stored."""
+
+    def failed(self, pk: int) -> None:
+        """It failed (one abandoned, its model given a file otherwise, did not)."""
+
+
 class UsageLog(abc.ABC):
     """Download and upstream-transfer figures per model.
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.filesystem import DirectorySink, FileBlobStore
 from adapters.health import HealthCheck
 from adapters.http_fetch import HttpFetcher
-from adapters.metrics import MeteredTransfers, MeteredUsageLog, Metrics
+from adapters.metrics import MeteredUsageLog, Metrics, TransferMetrics
 from adapters.passwords import Argon2PasswordHasher
 from adapters.queued_usage import QueuedUsageLog
 from adapters.source_server import HttpSourceServer
@@ -115,7 +115,7 @@ class Registry:
         # This process's figures for /metrics, fed through the usage log.
         self.metrics = Metrics()
         self.metered_usage = MeteredUsageLog(self.usage, self.metrics)
-        self.transfers: Transfers = MeteredTransfers(
+        self.transfers = Transfers(
             self.work,
             self.store,
             self.fetcher,
@@ -123,7 +123,7 @@ class Registry:
             settings.max_file_size,
             settings.fetch_lease,
             self.metered_usage,
-            metrics=self.metrics,
+            TransferMetrics(self.metrics),
         )
 
     def services(self, uow: UnitOfWork) -> Services:

@@ -38,7 +38,7 @@ from domain.errors import (
     SourceUnavailable,
 )
 from domain.model import BlobRef, PretrainedModel
-from domain.ports import BlobStore, Fetcher, UnitOfWork, UsageLog
+from domain.ports import BlobStore, Fetcher, TransferEvents, UnitOfWork, UsageLog
 from domain.transfer import CHUNK_SIZE
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,12 @@ class Transfers:
         max_file_size: int | None = None,
         lease: timedelta = LEASE,
         usage: UsageLog | None = None,
+        events: TransferEvents | None = None,
     ) -> None:
         self.transactions = transactions
         self.lease = lease
         self.usage = usage
+        self.events = events or TransferEvents()
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
@@ -172,6 +174,7 @@ class Transfers:
     # -- the transfer ---------------------------------------------------------
 
     def _start(self, pk: int, owner: str, source: str, pin: str | None) -> None:
+        self.events.started(pk)
         transfer = _Transfer(pk, owner)
         with self._lock:
             self._running[owner] = transfer
@@ -203,6 +206,7 @@ class Transfers:
                     f"{pin}: nothing was stored."
                 )
             self._commit(pk, owner, staged)
+            self.events.stored(pk)
         except DomainError as exc:
             self._fail(pk, owner, exc)
         except Exception as exc:
@@ -241,6 +245,7 @@ class Transfers:
         """Record why the transfer failed, unless it was abandoned."""
         if isinstance(error, Abandoned):
             return
+        self.events.failed(pk)
         kind = "timeout" if isinstance(error, SourceTimeout) else "error"
         if "pinned" in error.detail:
             kind = "mismatch"
