@@ -200,6 +200,15 @@ class Deployment:
                     found.append(pid)
         return found
 
+    def instance_cpu(self) -> float:
+        """CPU seconds the instances have used (user and system)."""
+        ticks = 0
+        for pid in self.instance_pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def io(self) -> dict[str, int]:
         """``/proc/<pid>/io`` summed over nginx and the instances."""
         total: dict[str, int] = {}
@@ -615,7 +624,7 @@ class Benchmark:
             raise BenchError("wrk is not installed (apt-get install wrk)")
         pks_file = self.workspace.path / "pks.txt"
         pks_file.write_text("".join(f"{pk}\n" for pk in pks))
-        cpu = harness.cpu_times()
+        cpu, instance_cpu = harness.cpu_times(), self.deployment.instance_cpu()
         command = [WRK, "-t2", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s"]
         run = subprocess.run(
             [*command, "-s", str(RETRIEVE_SCRIPT), self.deployment.url + "/"],
@@ -627,6 +636,7 @@ class Benchmark:
         if run.returncode != 0:
             raise BenchError(f"wrk failed: {run.stderr.strip() or run.stdout.strip()}")
         figures = json.loads(run.stdout.strip().splitlines()[-1])
+        per_request = (self.deployment.instance_cpu() - instance_cpu) / max(1, figures["requests"])
         seconds = figures["duration_us"] / 1e6
         errors = figures["non_2xx"] + figures["socket_errors"]
         ok = figures["requests"] - errors
@@ -637,7 +647,8 @@ class Benchmark:
             rate,
             f"{rate:.0f} req/s",
             at_least(500, ">= 500 req/s") if instances > 1 else None,
-            f"{ok:,} in {seconds:.1f} s, {errors} errors; machine CPU: "
+            f"{ok:,} in {seconds:.1f} s, {errors} errors; instances' CPU "
+            f"{ms(per_request)} a request; machine CPU: "
             f"{harness.cpu_summary(cpu, harness.cpu_times())}",
         )
         self.report.add(
