@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -24,29 +22,11 @@ from domain.errors import (
     TooLarge,
 )
 from domain.model import BlobRef, PretrainedModel, Upload, User
-from domain.ports import UnitOfWork
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.uploads import UPLOAD_LIFETIME, Checksum, Uploads
 from tests.unit.conftest import MAX_FILE_SIZE, FakeClock, add_user, stored_bytes
 
 DATA = bytes(range(256)) * 3  # 768 bytes, under the fakes' limit of 1024
-
-
-@pytest.fixture
-def uploads(uow: MemoryUnitOfWork, store: MemoryBlobStore, clock: FakeClock) -> Uploads:
-    @contextmanager
-    def transactions() -> Iterator[UnitOfWork]:
-        try:
-            yield uow
-        except BaseException:
-            uow.abort()
-            raise
-        uow.commit()
-
-    def models_in(unit: UnitOfWork) -> PretrainedModels:
-        return PretrainedModels(unit, store, clock, MAX_FILE_SIZE)
-
-    return Uploads(uow, store, clock, transactions, models_in)
 
 
 def ref(data: bytes) -> BlobRef:
