@@ -7,6 +7,7 @@ Skipped when nginx is not installed, except under CI=true (.ci/run installs it).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from tusclient.client import TusClient
 
 from adapters.passwords import Argon2PasswordHasher
 from domain.permissions import SYSTEM
@@ -174,6 +176,22 @@ def test_ufdl_client_upload_and_download_through_nginx(deployment: Deployment) -
     assert response.headers["Accept-Ranges"] == "bytes"
     assert "Last-Modified" in response.headers
     assert "X-Accel-Redirect" not in response.headers
+
+
+def test_a_resumable_upload_through_nginx_spreads_its_parts_over_the_instances(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    data = os.urandom(5 * 1024 * 1024 + 17)
+    pk = _model(d)
+    client = TusClient(f"{d.url}/v1/uploads/", headers=d.admin)
+    uploader = client.uploader(
+        file_stream=io.BytesIO(data), chunk_size=1024 * 1024, metadata={"model": str(pk)}
+    )
+    uploader.upload()  # nginx passes the parts in turn to both instances
+
+    model = requests.get(f"{d.url}/v1/pretrained-models/{pk}", headers=d.user, timeout=10).json()
+    assert model["data_sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_ranged_and_conditional_downloads_are_served_by_nginx(deployment: Deployment) -> None:
