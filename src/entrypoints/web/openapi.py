@@ -401,6 +401,13 @@ ERRORS: dict[int, tuple[str, Schema]] = {
     ),
     409: ("Conflict", _error("The action conflicts with the record's current state.")),
     410: ("Gone", _error("The pretrained model is soft-deleted.")),
+    412: (
+        "PreconditionFailed",
+        _error(
+            "The request does not speak tus 1.0.0 (`Tus-Resumable` missing or another version).",
+            **{"Tus-Version": _header({"const": tus.VERSION}, "The version spoken here.")},
+        ),
+    ),
     413: ("TooLarge", _error("The file is larger than the configured limit; nothing is stored.")),
     415: ("UnsupportedFileType", _error("A `filetype` other than `data`.")),
     416: (
@@ -415,6 +422,10 @@ ERRORS: dict[int, tuple[str, Schema]] = {
         ),
     ),
     429: ("TooManyRequests", _error("Too many failed logins.", **{"Retry-After": RETRY_AFTER})),
+    460: (
+        "ChecksumMismatch",
+        _error("The part does not match its `Upload-Checksum`; nothing of it was kept."),
+    ),
     502: (
         "BadGateway",
         _error(
@@ -432,17 +443,6 @@ ERRORS: dict[int, tuple[str, Schema]] = {
     ),
     504: ("GatewayTimeout", _error("The model's upstream source did not answer in time.")),
     507: ("InsufficientStorage", _error("The file store is full; nothing is stored.")),
-    412: (
-        "PreconditionFailed",
-        _error(
-            "The request does not speak tus 1.0.0 (`Tus-Resumable` missing or another version).",
-            **{"Tus-Version": _header({"const": tus.VERSION}, "The version spoken here.")},
-        ),
-    ),
-    460: (
-        "ChecksumMismatch",
-        _error("The part does not match its `Upload-Checksum`; nothing of it was kept."),
-    ),
 }
 
 # -- downloads ----------------------------------------------------------------
