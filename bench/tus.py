@@ -21,23 +21,20 @@ Run by hand, not by the test suite::
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import client
 import harness
+import large_files
 from client import Api
-from harness import ADMIN, GIB, MIB, PASSWORD, BenchError, Server, Workspace
-from report import Report, Target, at_least, mb_s, mib, size_label
+from harness import ADMIN, GIB, MIB, PASSWORD
+from report import Target, at_least, mb_s, mib, size_label
 from tusclient.client import TusClient
 
 CHUNK = 64 * MIB  # what development.ini's inbuf_overflow keeps in memory
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,45 +73,26 @@ def io_counters(pid: int) -> dict[str, int]:
     return counters
 
 
-class Benchmark:
-    def __init__(self, plan: Plan, workspace: Workspace, server: Server, api: Api) -> None:
-        self.plan = plan
-        self.workspace = workspace
-        self.server = server
-        self.api = api
-        self.report = Report()
-        self.framework = 0
+class Benchmark(large_files.Benchmark):
+    """The large-file benchmark's server, sample files and measures, for an
+    upload through tus and one by set file."""
 
-    def measured(self, action: Callable[[], str]) -> Measured:
+    plan: Plan  # type: ignore[assignment]
+
+    def upload_measured(self, action: Callable[[], str]) -> Measured:
         """Run ``action`` (which returns the stored SHA-256) and measure the
-        server meanwhile; dirty pages are written back first."""
-        os.sync()
-        self.server.reset_peak_rss()
-        before, cpu = io_counters(self.server.pid), self.server.cpu_seconds()
-        start = time.perf_counter()
-        sha256 = action()
-        seconds = time.perf_counter() - start
+        server meanwhile, its writes to storage included."""
+        before = io_counters(self.server.pid)
+        sha256, peak_rss, seconds, cpu = self.measured(action)
         after = io_counters(self.server.pid)
         return Measured(
             sha256,
             seconds,
-            self.server.peak_rss(),
-            (self.server.cpu_seconds() - cpu) / seconds,
+            peak_rss,
+            cpu / seconds,
             after["write_bytes"] - before["write_bytes"],
             after["cancelled_write_bytes"] - before["cancelled_write_bytes"],
         )
-
-    def sample(self, name: str) -> tuple[Path, str]:
-        path = self.workspace.path / name
-        start = time.perf_counter()
-        sha256 = client.random_file(path, self.plan.size)
-        print(
-            f"  (wrote {size_label(self.plan.size)} of random bytes in "
-            f"{time.perf_counter() - start:.1f} s)",
-            flush=True,
-        )
-        client.warm(path)  # the client reads from memory, not disk
-        return path, sha256
 
     def stored_sha256(self, pk: int) -> str:
         return self.api.session.get(f"{self.api.base}/pretrained-models/{pk}", timeout=30).json()[
@@ -148,13 +126,15 @@ class Benchmark:
             ("b", f"set file {label} (one POST)", self.set_file),
         )
         for phase, title, upload in ways:
-            print(f"\n== ({phase}) {title}", flush=True)
-            self.api.login()
-            path, sha256 = self.sample(f"{phase}.bin")
+            self.phase(f"({phase}) {title}")
+            sample = self.test_file(self.plan.size)
+            client.warm(sample.path)  # the client reads from memory, not disk
             pk = self.api.create_model(self.framework, f"bench-{phase}")
-            result = self.measured(lambda upload=upload, pk=pk, path=path: upload(pk, path))
-            self.add(phase, title, result, sha256)
-            path.unlink()
+            result = self.upload_measured(
+                lambda upload=upload, pk=pk, path=sample.path: upload(pk, path)
+            )
+            self.add(phase, title, result, sample.sha256)
+            sample.path.unlink()
 
     def add(self, phase: str, title: str, result: Measured, sha256: str) -> None:
         rate = self.plan.size / result.seconds / 1e6
@@ -186,32 +166,16 @@ class Benchmark:
 def main(argv: list[str] | None = None) -> int:
     args = harness.bench_arguments(__doc__ or "", argv)
     plan = Plan.quick() if args.quick else Plan.full()
-    harness.print_header("resumable upload (tus)", args.quick)
-    print(
-        f"plan       {size_label(plan.size)} by tus in parts of {size_label(plan.chunk)} "
-        f"(the chunk size), then by set file",
-        flush=True,
+    return harness.run_benchmark(
+        "resumable upload (tus)",
+        args,
+        f"{size_label(plan.size)} by tus in parts of {size_label(plan.chunk)} "
+        "(the chunk size), then by set file",
+        plan.min_free,
+        lambda workspace, server: Benchmark(
+            plan, workspace, server, Api(server.url, ADMIN, PASSWORD)
+        ),
     )
-    harness.raise_on_sigterm()
-    started, machine_cpu = time.perf_counter(), harness.cpu_times()
-    benchmark: Benchmark | None = None
-    try:
-        workspace = Workspace.create(args.tmpdir, plan.min_free)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    port = harness.free_port()
-    ini = harness.write_ini(workspace.path, port)
-
-    def run(server: Server) -> None:
-        nonlocal benchmark
-        benchmark = Benchmark(plan, workspace, server, Api(server.url, ADMIN, PASSWORD))
-        benchmark.run()
-
-    status = harness.run_on_server(workspace, ini, port, run)
-    if benchmark is not None:
-        harness.print_results(benchmark.report, started, machine_cpu)
-    return status
 
 
 if __name__ == "__main__":

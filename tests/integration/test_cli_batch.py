@@ -18,7 +18,7 @@ from pyramid.paster import get_app
 from domain.permissions import SYSTEM
 from entrypoints.cli.main import main
 from entrypoints.cli.parser import build_parser
-from tests.integration.conftest import Batch, entry
+from tests.integration.conftest import Batch, entry, new_model
 
 ALPHA, BETA = b"alpha weights " * 100, b"beta weights " * 50
 
@@ -347,11 +347,7 @@ def test_gc_removes_expired_resumable_uploads_and_their_bytes(batch: Batch) -> N
             admin = services.users.create(
                 SYSTEM, {"username": "admin", "password": "admin-secret-1", "is_staff": True}
             )
-            framework = services.frameworks.create(SYSTEM, {"name": "onnx", "version": "1"})
-            body = {"framework": framework.pk, "domain": "ic", "licence": "MIT"}
-            model = services.models.create(
-                SYSTEM, {**body, "name": "m", "url": "https://example.org/m", "description": ""}
-            )
+            model = new_model(services)
             kept, expired = (services.uploads.create(admin, model.pk, 10) for _ in "ab")
             kept_id, expired_id = kept.id, expired.id
     finally:

@@ -39,6 +39,17 @@ def send(
     return uploads.append(actor, upload.id, offset, io.BytesIO(data), **kw)  # type: ignore[arg-type]
 
 
+def assert_gone(uploads: Uploads, actor: User, upload: Upload, offset: int) -> None:
+    """To ``actor``, the upload is not there, whatever is asked of it."""
+    for action in (
+        lambda: uploads.status(actor, upload.id),
+        lambda: send(uploads, actor, upload, offset, DATA[offset:]),
+        lambda: uploads.terminate(actor, upload.id),
+    ):
+        with pytest.raises(NotFound):
+            action()
+
+
 def staged_size(store: MemoryBlobStore, upload: Upload) -> int:
     return len(store.parts[upload.id])
 
@@ -120,13 +131,7 @@ def test_only_its_creator_sees_an_upload(
 ) -> None:
     upload = uploads.create(admin, model.pk, len(DATA))
     other = add_user(uow, hasher, "other-admin", password="x", is_staff=True)
-    for action in (
-        lambda: uploads.status(other, upload.id),
-        lambda: send(uploads, other, upload, 0, DATA),
-        lambda: uploads.terminate(other, upload.id),
-    ):
-        with pytest.raises(NotFound):
-            action()
+    assert_gone(uploads, other, upload, 0)
     for unknown in ("0" * 32, "not-an-id", upload.id.upper()):
         with pytest.raises(NotFound):
             uploads.status(admin, unknown)
@@ -283,13 +288,7 @@ def test_termination_forgets_the_upload_and_its_bytes_after_commit(
     uow.commit()
 
     assert store.parts == {}
-    for action in (
-        lambda: uploads.status(admin, upload.id),
-        lambda: send(uploads, admin, upload, 10, DATA[10:]),
-        lambda: uploads.terminate(admin, upload.id),
-    ):
-        with pytest.raises(NotFound):
-            action()
+    assert_gone(uploads, admin, upload, 10)
 
 
 def test_an_upload_expires_a_lifetime_after_its_last_part(
@@ -304,13 +303,7 @@ def test_an_upload_expires_a_lifetime_after_its_last_part(
     assert uploads.status(admin, upload.id).offset == 10
 
     clock.advance(timedelta(hours=4))
-    for action in (
-        lambda: uploads.status(admin, upload.id),
-        lambda: send(uploads, admin, upload, 10, DATA[10:]),
-        lambda: uploads.terminate(admin, upload.id),
-    ):
-        with pytest.raises(NotFound):
-            action()
+    assert_gone(uploads, admin, upload, 10)
 
 
 def test_an_empty_part_moves_nothing_but_the_expiry(

@@ -116,14 +116,20 @@ def test_tuspy_resumes_from_the_servers_offset_after_its_connection_was_cut(
     proxy = CuttingProxy(live.server.port, cut_after=SIZE // 2)
     urls = FileStorage(str(tmp_path / "tus-urls.json"))
     metadata = {"model": str(pk), "filename": path.name}
-    try:
-        first = live.client(proxy.url).uploader(
+
+    def resumable() -> Uploader:
+        """An uploader that keeps the upload's URL in ``urls``, under the file's
+        fingerprint, and asks the server for its offset when it finds one."""
+        return live.client(proxy.url).uploader(
             file_stream=KeptOpen(path.read_bytes()),
             chunk_size=CHUNK,
             metadata=metadata,
             store_url=True,
             url_storage=urls,
         )
+
+    try:
+        first = resumable()
         with pytest.raises((TusUploadFailed, TusCommunicationError)):
             first.upload()
         assert proxy.cut.is_set()
@@ -131,13 +137,7 @@ def test_tuspy_resumes_from_the_servers_offset_after_its_connection_was_cut(
 
         # A new client finds the upload's URL in its storage and asks the
         # server where it stands (HEAD): whole parts only, never from zero.
-        again = live.client(proxy.url).uploader(
-            file_stream=KeptOpen(path.read_bytes()),
-            chunk_size=CHUNK,
-            metadata=metadata,
-            store_url=True,
-            url_storage=urls,
-        )
+        again = resumable()
         resumed_at = again.offset
         assert again.url == first.url
         assert 0 < resumed_at < SIZE and resumed_at % CHUNK == 0

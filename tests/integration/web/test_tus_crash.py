@@ -25,6 +25,7 @@ from adapters.filesystem import FileBlobStore
 from domain.errors import NotFound
 from domain.permissions import SYSTEM
 from domain.services.uploads import Uploads
+from tests.integration.conftest import new_model
 from tests.integration.web.conftest import make_registry
 
 PART = 256 * 1024
@@ -84,11 +85,7 @@ def scene(database_url: str, tmp_path: Path) -> Iterator[Scene]:
         admin = services.users.create(
             SYSTEM, {"username": "admin", "password": "pw", "is_staff": True}
         )
-        framework = services.frameworks.create(SYSTEM, {"name": "onnx", "version": "1"})
-        body = {"framework": framework.pk, "domain": "ic", "licence": "MIT"}
-        model = services.models.create(
-            SYSTEM, {**body, "name": "m", "url": "https://example.org/m", "description": ""}
-        )
+        model = new_model(services)
         upload = services.uploads.create(admin, model.pk, len(DATA))
         ids = (admin.pk, model.pk, upload.id)
     registry.dispose()

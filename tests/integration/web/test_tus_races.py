@@ -29,6 +29,7 @@ import requests
 from domain.errors import Conflict, NotFound
 from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry
+from tests.integration.conftest import new_model
 from tests.integration.web.conftest import create_model, make_registry
 from tests.integration.web.test_model_races import run_together
 from tests.integration.web.test_upstream_processes import Server, servers  # noqa: F401
@@ -99,12 +100,7 @@ class ServiceClient(Client):
 
     def model(self, name: str) -> int:
         with self.registry.transaction() as services:
-            framework = services.frameworks.get_or_create(SYSTEM, "onnx", "1")
-            body = {"framework": framework.pk, "domain": "ic", "licence": "MIT"}
-            model = services.models.create(
-                SYSTEM, {**body, "name": name, "url": "https://example.org/m", "description": ""}
-            )
-            return model.pk
+            return new_model(services, name).pk
 
 
 class HttpClient(Client):
