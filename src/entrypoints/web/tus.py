@@ -88,7 +88,7 @@ def creation(request: Request) -> Creation:
 
 def part(request: Request) -> Part:
     _authenticated(request)
-    if request.content_type != PART_TYPE:
+    if request.content_type.lower() != PART_TYPE:
         raise UnsupportedFileType(f"A part is sent as Content-Type: {PART_TYPE}.")
     offset = _count(request, "Upload-Offset")
     checksum = _checksum(request.headers.get("Upload-Checksum"))
