@@ -27,6 +27,7 @@ tests_require = [
     "openapi-spec-validator>=0.7",
     "schemathesis>=4.0",
     "moto[server]>=5.0",
+    "tuspy>=1.1",
 ]
 
 setup(

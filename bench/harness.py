@@ -415,3 +415,38 @@ def print_results(report: Any, started: float, machine_cpu: dict[str, int]) -> N
     print(f"\n{len(misses)} target(s) missed" + (":" if misses else "."))
     for row in misses:
         print(f"- {row.phase}: {row.measure}: {row.result} (target {row.target})")
+
+
+def run_benchmark(
+    title: str,
+    args: argparse.Namespace,
+    plan: str,
+    min_free: int,
+    benchmark: Callable[[Workspace, Server], Any],
+) -> int:
+    """A benchmark's whole run: its header and ``plan`` line, a workspace of
+    at least ``min_free`` bytes, the server on a copy of ``development.ini``;
+    ``benchmark(workspace, server)`` builds the object whose ``run()``
+    measures and whose ``report`` is printed at the end."""
+    print_header(title, args.quick)
+    print(f"plan       {plan}", flush=True)
+    raise_on_sigterm()
+    started, machine_cpu = time.perf_counter(), cpu_times()
+    built: Any = None
+    try:
+        workspace = Workspace.create(args.tmpdir, min_free)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    port = free_port()
+    ini = write_ini(workspace.path, port)
+
+    def run(server: Server) -> None:
+        nonlocal built
+        built = benchmark(workspace, server)
+        built.run()
+
+    status = run_on_server(workspace, ini, port, run)
+    if built is not None:
+        print_results(built.report, started, machine_cpu)
+    return status

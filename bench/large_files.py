@@ -36,7 +36,7 @@ import bulk
 import client
 import harness
 from client import Api, Transfer, percentile
-from harness import ADMIN, GIB, MIB, PASSWORD, BenchError, Server, Workspace
+from harness import ADMIN, GIB, MIB, PASSWORD, Server, Workspace
 from report import Report, Target, at_least, below, equal, mb_s, mib, ms, size_label
 
 FORK = multiprocessing.get_context("fork")
@@ -461,35 +461,18 @@ def timed(command: list[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = harness.bench_arguments(__doc__ or "", argv)
     plan = Plan.quick() if args.quick else Plan.full()
-    harness.print_header("large-file", args.quick)
-    print(
-        f"plan       files {', '.join(size_label(s) for s in plan.sizes)}; "
+    return harness.run_benchmark(
+        "large-file",
+        args,
+        f"files {', '.join(size_label(s) for s in plan.sizes)}; "
         f"{plan.concurrent_downloads} x {size_label(plan.concurrent_size)}; "
         f"models {', '.join(f'{c:,}' for c in plan.model_counts)}; "
         f"retrieve {plan.retrieve_clients} clients x {plan.retrieve_seconds:g} s",
-        flush=True,
+        plan.min_free,
+        lambda workspace, server: Benchmark(
+            plan, workspace, server, Api(server.url, ADMIN, PASSWORD)
+        ),
     )
-
-    harness.raise_on_sigterm()
-    started, machine_cpu = time.perf_counter(), harness.cpu_times()
-    benchmark: Benchmark | None = None
-    try:
-        workspace = Workspace.create(args.tmpdir, plan.min_free)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    port = harness.free_port()
-    ini = harness.write_ini(workspace.path, port)
-
-    def run(server: Server) -> None:
-        nonlocal benchmark
-        benchmark = Benchmark(plan, workspace, server, Api(server.url, ADMIN, PASSWORD))
-        benchmark.run()
-
-    status = harness.run_on_server(workspace, ini, port, run)
-    if benchmark is not None:
-        harness.print_results(benchmark.report, started, machine_cpu)
-    return status
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from pyramid.paster import get_appsettings
 
 from domain.clock import Clock
-from entrypoints.bootstrap import Registry
+from domain.model import PretrainedModel
+from domain.permissions import SYSTEM
+from entrypoints.bootstrap import Registry, Services
 from entrypoints.cli.main import main
 from entrypoints.settings import load_settings
 from tests.integration.s3_server import S3Server, new_bucket
@@ -98,6 +100,15 @@ class Batch:
 def batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Batch]:
     (tmp_path / "test.ini").write_text(BATCH_INI)
     yield Batch(tmp_path, capsys)
+
+
+def new_model(services: Services, name: str = "m") -> PretrainedModel:
+    """A model without a file (and a framework for it), made through the services."""
+    framework = services.frameworks.get_or_create(SYSTEM, "onnx", "1")
+    body = {"framework": framework.pk, "domain": "ic", "licence": "MIT", "name": name}
+    return services.models.create(
+        SYSTEM, {**body, "url": "https://example.org/m", "description": ""}
+    )
 
 
 def entry(name: str, file: str | None = None, **fields: Any) -> dict[str, Any]:

@@ -85,7 +85,7 @@ class BodyGate:
         if route is None:
             return Decision(withhold=False)  # not ours to judge
         token = _bearer(headers.get("AUTHORIZATION", ""))
-        if route.upload and method == "POST":
+        if route.upload == method:
             if self.tokens.denies_admin(token):
                 return WITHHOLD  # 401 or 403 before the file is read
             return self._upload(headers.get("CONTENT_TYPE", ""), length)

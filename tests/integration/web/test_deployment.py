@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from tusclient.client import TusClient
 
 from adapters.passwords import Argon2PasswordHasher
 from domain.permissions import SYSTEM
@@ -230,6 +232,22 @@ def test_an_upload_is_written_once_nginx_s_file_linked_into_the_store(
     assert blob.stat().st_mode & 0o777 == 0o666 & ~umask
     assert blob.stat().st_nlink == 1  # nginx's name for it is gone
     assert not any((d.blob_root / "incoming").iterdir())
+
+
+def test_a_resumable_upload_through_nginx_spreads_its_parts_over_the_instances(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    data = os.urandom(5 * 1024 * 1024 + 17)
+    pk = _model(d)
+    client = TusClient(f"{d.url}/v1/uploads/", headers=d.admin)
+    uploader = client.uploader(
+        file_stream=io.BytesIO(data), chunk_size=1024 * 1024, metadata={"model": str(pk)}
+    )
+    uploader.upload()  # nginx passes the parts in turn to both instances
+
+    model = requests.get(f"{d.url}/v1/pretrained-models/{pk}", headers=d.user, timeout=10).json()
+    assert model["data_sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_ranged_and_conditional_downloads_are_served_by_nginx(deployment: Deployment) -> None:
