@@ -22,6 +22,7 @@ from domain.clock import Clock, SystemClock
 from domain.errors import NotAuthenticated, NotFound, SourceUnavailable, TooLarge
 from domain.fields import Resource
 from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, User
+from domain.paging import Page, PageRequest
 from domain.ports import (
     BlobIndex,
     BlobStore,
@@ -167,6 +168,10 @@ class MemoryRepository(Generic[T]):
             if all(matches(x, e, self.accessors) for x in spec.expressions)
         ]
         return ordered(found, spec.order_by, self.accessors)
+
+    def page(self, spec: f.FilterSpec, request: PageRequest) -> Page[T]:
+        found = self.list(spec)
+        return Page(found[request.offset : request.offset + request.size], len(found), request)
 
     def _first(self, **wanted: Any) -> T | None:
         for entity in self.entities.values():

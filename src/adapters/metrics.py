@@ -104,6 +104,9 @@ class MeteredUsageLog(UsageLog):
     def figures(self) -> list[ModelUsage]:
         return self.inner.figures()
 
+    def figures_of(self, pk: int) -> ModelUsage:
+        return self.inner.figures_of(pk)
+
 
 class MeteredTransfers(Transfers):
     """``Transfers`` counting the transfers this process starts, stores and

@@ -20,9 +20,11 @@ from domain.errors import (
 from domain.fields import Field
 from domain.filters import IsNull, parse_filter
 from domain.model import BlobRef, PretrainedModel
-from domain.permissions import Actor, is_system, require_admin, require_authenticated
+from domain.paging import Page
+from domain.permissions import Actor, is_admin, is_system, require_admin, require_authenticated
 from domain.ports import BlobStore, UnitOfWork
 from domain.resources import PRETRAINED_MODEL
+from domain.search import ModelSearch
 from domain.services._base import existing
 from domain.services.licences import find_licence
 from domain.services.upstream import Arriving, Transfers, fetchable
@@ -65,6 +67,12 @@ class PretrainedModels:
         if not spec.include_inactive:
             spec = spec.narrowed(IsNull("deletion_time"))
         return self.uow.models.list(spec)
+
+    def search(self, actor: Actor, search: ModelSearch) -> Page[PretrainedModel]:
+        """One page of the catalogue as a person searches it; soft-deleted
+        models are found by admins only."""
+        user = require_authenticated(actor)
+        return self.uow.models.page(search.spec(may_see_deleted=is_admin(user)), search.page)
 
     def retrieve(self, actor: Actor, pk: int) -> PretrainedModel:
         require_authenticated(actor)
