@@ -42,6 +42,7 @@ setup(
     package_data={
         "adapters.sqlalchemy": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
         "domain.catalogue": ["*.json"],
+        "entrypoints.web.pages": ["templates/*.jinja2", "static/*"],
     },
     zip_safe=False,
     install_requires=requires,

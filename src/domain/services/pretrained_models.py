@@ -78,6 +78,17 @@ class PretrainedModels:
         require_authenticated(actor)
         return self._get(pk)
 
+    def authorise_change(self, actor: Actor) -> None:
+        """Raise unless ``actor`` may create and change models (a form asks
+        before it is shown)."""
+        require_admin(actor)
+
+    def for_change(self, actor: Actor, pk: int, *, writable: bool = True) -> PretrainedModel:
+        """The model, for an admin about to change it; with ``writable``, one
+        that is not soft-deleted (read-only until reinstated: ``Conflict``)."""
+        require_admin(actor)
+        return self._get_writable(pk) if writable else self._get(pk)
+
     def create(
         self, actor: Actor, data: Mapping[str, Any], *, pk: int | None = None
     ) -> PretrainedModel:
