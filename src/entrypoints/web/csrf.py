@@ -18,7 +18,7 @@ Pyramid also checks the ``Origin`` (or ``Referer``) of https requests.
 from __future__ import annotations
 
 from pyramid.exceptions import BadCSRFToken
-from pyramid.httpexceptions import HTTPLengthRequired, HTTPRequestEntityTooLarge
+from pyramid.httpexceptions import HTTPException, HTTPLengthRequired, HTTPRequestEntityTooLarge
 from pyramid.request import Request
 
 from domain.errors import NotAuthenticated
@@ -44,7 +44,9 @@ def csrf_applies(request: Request) -> bool:
     if not signed_in(request.session):
         return False
     if not request.headers.get(HEADER):
-        raise BadCSRFToken(f"A request signed in by the session cookie needs the {HEADER} header.")
+        raise _explained(
+            BadCSRFToken(), f"A request signed in by the session cookie needs the {HEADER} header."
+        )
     return True
 
 
@@ -52,6 +54,14 @@ def _check_form_length(request: Request) -> None:
     """Refuse a page's body that is not a small form, before anything reads it."""
     length = request.content_length
     if length is None:
-        raise HTTPLengthRequired("A form needs a Content-Length.")
+        raise _explained(HTTPLengthRequired(), "A form needs a Content-Length.")
     if length > MAX_FORM_BODY:
-        raise HTTPRequestEntityTooLarge(f"A form may not exceed {MAX_FORM_BODY} bytes.")
+        raise _explained(
+            HTTPRequestEntityTooLarge(), f"A form may not exceed {MAX_FORM_BODY} bytes."
+        )
+
+
+def _explained(error: HTTPException, explanation: str) -> HTTPException:
+    """``error`` with the explanation its page or JSON body shows."""
+    error.explanation = explanation
+    return error

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TOKEN = (
-    "TOKEN=$(curl -s {base}/v1/auth/obtain -H 'Content-Type: application/json' \\\n"
+    "TOKEN=$(curl -s {base}/v1/auth/obtain \\\n"
+    "    -H 'Content-Type: application/json' \\\n"
     '    -d \'{{"username": "{username}", "password": "..."}}\' \\\n'
     "    | python3 -c 'import json, sys; print(json.load(sys.stdin)[\"access\"])')\n"
 )
