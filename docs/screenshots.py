@@ -58,7 +58,7 @@ MODELS: list[dict[str, Any]] = [
         "domain": "is",
         "licence": "Apache 2.0",
         "url": "https://www.tensorflow.org/lite/examples/segmentation/overview",
-        "description": "DeepLab v3 with a MobileNet v2 backbone for semantic segmentation on PASCAL VOC.",
+        "description": "DeepLab v3, MobileNet v2 backbone: semantic segmentation on PASCAL VOC.",
         "size": 2 * 1024 * 1024 + 4096,
         "downloads": 5,
     },
@@ -72,12 +72,12 @@ MODELS: list[dict[str, Any]] = [
         "source": "https://example.org/weights/whisper-small.bin",
     },
     {
-        "name": "bert-base-uncased",
-        "framework": 2,
+        "name": "efficientnet-b0-plants",
+        "framework": 1,
         "domain": "ic",
         "licence": "Apache 2.0",
-        "url": "https://huggingface.co/bert-base-uncased",
-        "description": "BERT base, uncased, fine-tuned for text classification of lab notes.",
+        "url": "https://keras.io/api/applications/efficientnet/",
+        "description": "EfficientNet-B0 fine-tuned on our greenhouse plant-disease images.",
     },
 ]
 
