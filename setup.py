@@ -29,6 +29,7 @@ tests_require = [
     "schemathesis>=4.0",
     "moto[server]>=5.0",
     "playwright>=1.40",
+    "tuspy>=1.1",
 ]
 
 setup(

@@ -3,7 +3,8 @@
 Layout under ``root``::
 
     blobs/ab/cd/abcd...      one file per distinct SHA-256, never modified
-    tmp/upload-<hex>.part    uploads being received (leftovers after a crash)
+    tmp/upload-<hex>.part    uploads being received (leftovers after a crash),
+                             and resumable uploads growing part by part
 
 Bytes are streamed into ``tmp/``, hashed while written and fsynced, then
 renamed into ``blobs/``. A rename within one filesystem is atomic, so a blob
@@ -28,9 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from domain.errors import NotFound, StorageFull, TooLarge
+from adapters.staging_files import StagingLocks, no_space_is_full
+from domain.errors import NotFound, TooLarge
 from domain.model import BlobRef
-from domain.ports import BlobStore, FileSink, StagedBlob, StoredBlob, TemporaryFile
+from domain.ports import BlobStore, FileSink, StagedBlob, StagingFile, StoredBlob, TemporaryFile
 from domain.transfer import CHUNK_SIZE
 
 TEMP_PREFIX = "upload-"
@@ -56,6 +58,7 @@ class FileBlobStore(BlobStore):
         self.blob_dir = self.root / "blobs"
         self.tmp_dir = Path(tmp_dir) if tmp_dir is not None else self.root / "tmp"
         self.chunk_size = chunk_size
+        self._locks = StagingLocks(chunk_size)
 
     # -- BlobStore ----------------------------------------------------------
 
@@ -68,12 +71,12 @@ class FileBlobStore(BlobStore):
         On any error the temporary file is removed and the error propagates.
         Each chunk is written through at once, for readers of ``open_staging``.
         """
-        with _no_space_is_full():
+        with no_space_is_full():
             path, fd = self._create_temp(name)
         digest = hashlib.sha256()
         size = 0
         try:
-            with _no_space_is_full(), os.fdopen(fd, "wb") as out:
+            with no_space_is_full(), os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(self.chunk_size):
                     size += len(chunk)
                     if max_size is not None and size > max_size:
@@ -86,6 +89,19 @@ class FileBlobStore(BlobStore):
             _unlink(path)
             raise
         return StagedBlob(BlobRef(digest.hexdigest(), size), str(path))
+
+    def begin_staging(self, name: str) -> None:
+        with no_space_is_full():
+            _path, fd = self._create_temp(name)
+        os.close(fd)
+
+    def resume_staging(self, name: str) -> contextlib.AbstractContextManager[StagingFile]:
+        """The staging file locked by ``flock`` (see ``adapters.staging_files``):
+        the lock holds across processes that share the folder."""
+        return self._locks.hold(self.tmp_dir / _temp_name(name))
+
+    def remove_staging(self, name: str) -> None:
+        _unlink(self.tmp_dir / _temp_name(name))
 
     def commit(self, staged: StagedBlob) -> BlobRef:
         """Move staged bytes under their hash, or drop them if already stored.
@@ -103,7 +119,7 @@ class FileBlobStore(BlobStore):
             raise FileNotFoundError(
                 f"staged upload {temp.name} was discarded before being committed"
             )
-        with _no_space_is_full():
+        with no_space_is_full():
             _make_dirs(final.parent)
         # Two concurrent commits of the same bytes may both get here; the
         # second rename then swaps in an identical file, which open readers
@@ -162,7 +178,9 @@ class FileBlobStore(BlobStore):
                 stat = os.stat(path)
             except FileNotFoundError:
                 continue
-            yield TemporaryFile(os.path.basename(path), stat.st_size, _utc(stat.st_mtime))
+            name = os.path.basename(path)
+            staged_as = name.removeprefix(TEMP_PREFIX).removesuffix(TEMP_SUFFIX)
+            yield TemporaryFile(name, stat.st_size, _utc(stat.st_mtime), staged_as)
 
     def remove_temporary(self, name: str) -> None:
         if not _TEMP_NAME.fullmatch(name):
@@ -271,17 +289,6 @@ class DirectorySink(FileSink):
             _unlink(temp)
             raise
         return str(final.absolute())
-
-
-@contextlib.contextmanager
-def _no_space_is_full() -> Iterator[None]:
-    """A full disk or quota is ``StorageFull`` (nothing stored), not a crash."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StorageFull() from exc
-        raise
 
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:

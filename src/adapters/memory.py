@@ -8,6 +8,7 @@ SQLAlchemy and filesystem adapters, rollback on abort included.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -19,9 +20,9 @@ from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 from domain import filters as f
 from domain.clock import Clock, SystemClock
-from domain.errors import NotAuthenticated, NotFound, SourceUnavailable, TooLarge
+from domain.errors import Busy, NotAuthenticated, NotFound, SourceUnavailable, TooLarge
 from domain.fields import Resource
-from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, User
+from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, Upload, User
 from domain.paging import Page, PageRequest
 from domain.ports import (
     BlobIndex,
@@ -36,10 +37,12 @@ from domain.ports import (
     PretrainedModelRepository,
     SourceServer,
     StagedBlob,
+    StagingFile,
     StoredBlob,
     TemporaryFile,
     TokenSigner,
     UnitOfWork,
+    UploadRepository,
     UsageLog,
     UserRepository,
 )
@@ -235,6 +238,43 @@ class MemoryModels(MemoryRepository[PretrainedModel], PretrainedModelRepository)
         return self._first(licence=licence) is not None
 
 
+class MemoryUploads(UploadRepository):
+    """Uploads in a dict by id; ``rollback`` as ``MemoryRepository``'s."""
+
+    def __init__(self) -> None:
+        self.uploads: dict[str, Upload] = {}
+        self._saved: dict[str, tuple[Upload, dict[str, Any]]] = {}
+
+    def checkpoint(self) -> None:
+        self._saved = {key: (u, _state(u)) for key, u in self.uploads.items()}
+
+    def rollback(self) -> None:
+        self.uploads = {}
+        for key, (upload, state) in self._saved.items():
+            vars(upload).update(_state(state))
+            self.uploads[key] = upload
+
+    def add(self, upload: Upload) -> None:
+        if upload.id in self.uploads:
+            raise ValueError(f"upload {upload.id} exists")  # a database's unique violation
+        self.uploads[upload.id] = upload
+
+    def get(self, upload_id: str) -> Upload | None:
+        return self.uploads.get(upload_id)
+
+    def get_for_update(self, upload_id: str) -> Upload | None:
+        return self.get(upload_id)  # one thread: nothing to lock
+
+    def delete(self, upload: Upload) -> None:
+        del self.uploads[upload.id]
+
+    def all(self) -> list[Upload]:
+        return sorted(self.uploads.values(), key=lambda u: (u.created, u.id))
+
+    def expired(self, now: datetime) -> list[Upload]:
+        return [u for u in self.all() if u.expired(now)]
+
+
 class MemoryBlobIndex(BlobIndex):
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
@@ -284,6 +324,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.domains = MemoryDomains()
         self.licences = MemoryLicences()
         self.models = MemoryModels()
+        self.uploads = MemoryUploads()
         self.blobs = MemoryBlobIndex()
         self.pending: list[Callable[[], None]] = []
         self.commits = 0
@@ -307,8 +348,16 @@ class MemoryUnitOfWork(UnitOfWork):
         for part in self._parts():
             part.rollback()
 
-    def _parts(self) -> tuple[MemoryRepository[Any] | MemoryBlobIndex, ...]:
-        return (self.users, self.frameworks, self.domains, self.licences, self.models, self.blobs)
+    def _parts(self) -> tuple[MemoryRepository[Any] | MemoryUploads | MemoryBlobIndex, ...]:
+        return (
+            self.users,
+            self.frameworks,
+            self.domains,
+            self.licences,
+            self.models,
+            self.uploads,
+            self.blobs,
+        )
 
 
 class MemoryBlobStore(BlobStore):
@@ -318,10 +367,14 @@ class MemoryBlobStore(BlobStore):
         self.blobs: dict[str, bytes] = {}
         self.staged: dict[str | int, bytes] = {}
         self.growing: dict[str | int, bytearray] = {}
+        # Staging files growing part by part, and those held by a writer.
+        self.parts: dict[str, bytearray] = {}
+        self.writing: set[str] = set()
         self.modified: dict[str | int, datetime] = {}
         self.chunk_size = chunk_size
         self.clock = clock or SystemClock()
         self._handles = itertools.count(1)
+        self._guard = threading.Lock()
 
     def stage(
         self, stream: BinaryIO, max_size: int | None = None, name: str | None = None
@@ -347,6 +400,30 @@ class MemoryBlobStore(BlobStore):
         if data is None:
             raise NotFound("The file being fetched is gone.")
         return cast(BinaryIO, _Reader(data))
+
+    def begin_staging(self, name: str) -> None:
+        if name in self.parts or name in self.staged:
+            raise FileExistsError(name)
+        self.parts[name] = bytearray()
+        self.modified[name] = self.clock.now()
+
+    @contextlib.contextmanager
+    def resume_staging(self, name: str) -> Iterator[StagingFile]:
+        with self._guard:
+            if name not in self.parts:
+                raise NotFound("The bytes of this upload are no longer in the store.")
+            if name in self.writing:
+                raise Busy()
+            self.writing.add(name)
+        try:
+            yield _MemoryStagingFile(self, name, self.parts[name])
+        finally:
+            with self._guard:
+                self.writing.discard(name)
+
+    def remove_staging(self, name: str) -> None:
+        self.parts.pop(name, None)
+        self.modified.pop(name, None)
 
     def commit(self, staged: StagedBlob) -> BlobRef:
         data = self.staged.pop(staged.handle, None)
@@ -379,12 +456,14 @@ class MemoryBlobStore(BlobStore):
             yield StoredBlob(BlobRef(sha256, len(data)), self._when(sha256))
 
     def temporaries(self) -> Iterator[TemporaryFile]:
-        for handle, data in list(self.staged.items()):
-            yield TemporaryFile(str(handle), len(data), self._when(handle))
+        for handle, data in [*self.staged.items(), *self.parts.items()]:
+            staged_as = handle if isinstance(handle, str) else None
+            yield TemporaryFile(str(handle), len(data), self._when(handle), staged_as)
 
     def remove_temporary(self, name: str) -> None:
-        handle: str | int = name if name in self.staged else int(name)
+        handle: str | int = name if name in self.staged or name in self.parts else int(name)
         self.staged.pop(handle, None)
+        self.parts.pop(str(handle), None)
         self.modified.pop(handle, None)
 
     def check(self) -> str | None:
@@ -393,6 +472,38 @@ class MemoryBlobStore(BlobStore):
     def _when(self, key: str | int) -> datetime:
         # Bytes a test put in the dicts directly count as very old.
         return self.modified.get(key, datetime.min.replace(tzinfo=UTC))
+
+
+class _MemoryStagingFile(StagingFile):
+    """A part-by-part staging file of a ``MemoryBlobStore``, held."""
+
+    def __init__(self, store: MemoryBlobStore, name: str, data: bytearray) -> None:
+        self.store, self.name, self.data = store, name, data
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def truncate(self, size: int) -> None:
+        del self.data[size:]
+
+    def append(self, stream: BinaryIO) -> int:
+        written = 0
+        while chunk := stream.read(self.store.chunk_size):
+            self.data += chunk
+            written += len(chunk)
+        self.store.modified[self.name] = self.store.clock.now()
+        return written
+
+    def sync(self) -> None:
+        """Nothing to do: memory is as durable as it gets here."""
+
+    def finish(self) -> StagedBlob:
+        data = bytes(self.data)
+        if self.store.parts.get(self.name) is self.data:  # else removed meanwhile
+            del self.store.parts[self.name]
+            self.store.staged[self.name] = data
+        ref = BlobRef(hashlib.sha256(data).hexdigest(), len(data))
+        return StagedBlob(ref, self.name)
 
 
 class _Reader:

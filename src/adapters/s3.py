@@ -11,6 +11,15 @@ hash by ``commit``. An S3 object only becomes visible once its PUT (or its
 multipart upload) completes, so a blob key only ever names complete bytes.
 Processes that share one upstream transfer must share the staging folder.
 
+Resumable uploads (tus) grow part by part in that staging folder too, and
+their finished file is streamed into the bucket once, by ``commit``, then
+removed: no part is ever an object of its own. So each part of one upload
+must reach a server process that sees its staging file. On several machines
+either route an upload's requests to one machine (nginx ``hash`` on the
+upload's URL), or put the staging folder on a filesystem they share whose
+``flock`` holds across machines (NFSv4, CephFS); a part that reaches a
+machine without the file is answered 404.
+
 A crash during a large commit can leave an incomplete multipart upload in
 the bucket: ``temporaries`` lists those too, and ``remove_temporary``
 aborts them, so ``modelhub gc`` removes them like staging leftovers.
@@ -18,6 +27,7 @@ aborts them, so ``modelhub gc`` removes them like staging leftovers.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -32,7 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from adapters.filesystem import FileBlobStore
 from domain.errors import NotFound, StorageFull, Unavailable
 from domain.model import BlobRef
-from domain.ports import BlobStore, StagedBlob, StoredBlob, TemporaryFile
+from domain.ports import BlobStore, StagedBlob, StagingFile, StoredBlob, TemporaryFile
 from domain.transfer import CHUNK_SIZE
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -95,6 +105,17 @@ class S3BlobStore(BlobStore):
 
     def open_staging(self, name: str) -> BinaryIO:
         return self._staging.open_staging(name)
+
+    def begin_staging(self, name: str) -> None:
+        self._staging.begin_staging(name)
+
+    def resume_staging(self, name: str) -> contextlib.AbstractContextManager[StagingFile]:
+        """The local staging file, locked as the filesystem store locks it;
+        ``finish`` hashes it there, ``commit`` uploads it."""
+        return self._staging.resume_staging(name)
+
+    def remove_staging(self, name: str) -> None:
+        self._staging.remove_staging(name)
 
     def check(self) -> str | None:
         """The bucket answers, and the local staging folder takes a file."""

@@ -59,6 +59,18 @@ class Conflict(DomainError):
     default_detail = "The action conflicts with the current state of the resource."
 
 
+class Busy(Conflict):
+    """Another request is writing the same thing right now."""
+
+    default_detail = "Another request is writing this upload; ask for its offset and try again."
+
+
+class ChecksumMismatch(DomainError):
+    """Received bytes do not hash to the digest their sender declared."""
+
+    default_detail = "The body does not match its checksum; nothing was stored."
+
+
 class Gone(DomainError):
     default_detail = "The resource has been deleted."
 

@@ -141,3 +141,25 @@ class PretrainedModel:
         self.data_sha256 = ref.sha256 if ref else None
         self.data_size = ref.size if ref else None
         self.data_time = when if ref else None
+
+
+@dataclass(eq=False)
+class Upload:
+    """A model file arriving in parts (the tus protocol), resumable.
+
+    Its bytes so far are a staging file of the blob store named by ``id``;
+    ``offset`` counts those recorded as received: bytes past it on disk are
+    from a part that never finished, and are dropped by the next one.
+    """
+
+    id: str
+    owner_pk: int
+    model_pk: int
+    length: int
+    created: datetime
+    expires: datetime
+    offset: int = 0
+    filename: str | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires <= now

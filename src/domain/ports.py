@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Generic, TypeVar
 
 from domain.filters import FilterSpec
-from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, User
+from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, Upload, User
 from domain.paging import Page, PageRequest
 
 T = TypeVar("T")
@@ -84,6 +85,32 @@ class PretrainedModelRepository(Repository[PretrainedModel]):
     def uses_licence(self, licence: Licence) -> bool: ...
 
 
+class UploadRepository(abc.ABC):
+    """Resumable uploads in progress, by id, inside the current unit of work."""
+
+    @abc.abstractmethod
+    def add(self, upload: Upload) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, upload_id: str) -> Upload | None: ...
+
+    @abc.abstractmethod
+    def get_for_update(self, upload_id: str) -> Upload | None:
+        """The upload as committed now, its row locked until the unit of
+        work ends: every change of an upload goes through here."""
+
+    @abc.abstractmethod
+    def delete(self, upload: Upload) -> None: ...
+
+    @abc.abstractmethod
+    def all(self) -> list[Upload]:
+        """Every upload, oldest first."""
+
+    @abc.abstractmethod
+    def expired(self, now: datetime) -> list[Upload]:
+        """The uploads that expire at ``now`` or before, oldest first."""
+
+
 class BlobIndex(abc.ABC):
     """Reference counts of stored blobs, kept in the database.
 
@@ -143,6 +170,7 @@ class UnitOfWork(abc.ABC):
     domains: DomainRepository
     licences: LicenceRepository
     models: PretrainedModelRepository
+    uploads: UploadRepository
     blobs: BlobIndex
 
     @abc.abstractmethod
@@ -188,6 +216,36 @@ class TemporaryFile:
     name: str
     size: int
     modified: datetime
+    # The name it was staged under (``stage``'s or ``begin_staging``'s), if any.
+    staged_as: str | None = None
+
+
+class StagingFile(abc.ABC):
+    """A named staging file that grows part by part, held by one writer:
+    no other writer, in any process sharing the store, gets it meanwhile."""
+
+    @abc.abstractmethod
+    def size(self) -> int: ...
+
+    @abc.abstractmethod
+    def truncate(self, size: int) -> None:
+        """Drop the bytes past ``size``."""
+
+    @abc.abstractmethod
+    def append(self, stream: BinaryIO) -> int:
+        """Write what ``stream`` holds at the end, read in chunks; returns the
+        bytes written. If reading or writing fails, what was written stays
+        (``truncate`` drops it)."""
+
+    @abc.abstractmethod
+    def sync(self) -> None:
+        """Make the bytes written so far durable (they survive a power loss)."""
+
+    @abc.abstractmethod
+    def finish(self) -> StagedBlob:
+        """The whole file, hashed by reading it and made durable, as staged
+        bytes for ``commit`` (or ``discard``): the file itself becomes the
+        blob, its bytes never copied within the store."""
 
 
 class BlobStore(abc.ABC):
@@ -210,6 +268,23 @@ class BlobStore(abc.ABC):
         """The staging file ``name``, opened for reading while it grows; it
         keeps its bytes once committed or discarded. ``NotFound`` when it is
         gone already."""
+
+    @abc.abstractmethod
+    def begin_staging(self, name: str) -> None:
+        """An empty staging file ``name`` (lowercase hex) for bytes that
+        arrive in parts, from any process sharing the store; it must not
+        exist yet. It is one of the ``temporaries`` until finished."""
+
+    @abc.abstractmethod
+    def resume_staging(self, name: str) -> AbstractContextManager[StagingFile]:
+        """The staging file ``name`` of ``begin_staging``, held for writing
+        until the block ends (or the process dies). ``Busy`` when another
+        writer holds it, ``NotFound`` when it is gone (finished, removed)."""
+
+    @abc.abstractmethod
+    def remove_staging(self, name: str) -> None:
+        """Remove the staging file ``name`` of ``begin_staging`` (a no-op if
+        it is gone); a writer holding it may finish, with nothing kept."""
 
     @abc.abstractmethod
     def commit(self, staged: StagedBlob) -> BlobRef:

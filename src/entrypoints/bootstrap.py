@@ -52,6 +52,7 @@ from domain.services.mirror import Mirror
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
 from domain.services.stats import Stats
+from domain.services.uploads import Uploads
 from domain.services.upstream import Transfers
 from domain.services.users import Users
 from entrypoints.settings import Settings
@@ -72,6 +73,7 @@ class Services:
     maintenance: Maintenance
     migration: Migration
     stats: Stats
+    uploads: Uploads
 
 
 class Registry:
@@ -128,7 +130,7 @@ class Registry:
 
     def services(self, uow: UnitOfWork) -> Services:
         s = self.settings
-        models = PretrainedModels(uow, self.store, self.clock, s.max_file_size, self.transfers)
+        models = self.models(uow)
         frameworks = Frameworks(uow)
         return Services(
             uow=uow,
@@ -151,7 +153,13 @@ class Registry:
             maintenance=Maintenance(uow, self.store, self.clock, models),
             migration=Migration(uow, models, frameworks, Licences(uow), self.store),
             stats=Stats(uow, self.metered_usage),
+            uploads=Uploads(uow, self.store, self.clock, self.work, self.models, s.upload_lifetime),
         )
+
+    def models(self, uow: UnitOfWork) -> PretrainedModels:
+        """The model service on ``uow``."""
+        s = self.settings
+        return PretrainedModels(uow, self.store, self.clock, s.max_file_size, self.transfers)
 
     def unit_of_work(self, transaction_manager: transaction.TransactionManager) -> SqlUnitOfWork:
         """A unit of work on a new session joined to ``transaction_manager``."""

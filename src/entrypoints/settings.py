@@ -19,6 +19,7 @@ from paste.deploy.converters import asbool, asint
 
 from adapters.sqlalchemy.session import PoolSize
 from domain.services.auth import ACCESS_LIFETIME, REFRESH_LIFETIME, LoginThrottle
+from domain.services.uploads import UPLOAD_LIFETIME
 from domain.services.upstream import LEASE
 
 GIB = 1024**3
@@ -69,6 +70,9 @@ class Settings:
     # Downloads of stored files answer a redirect to a presigned URL.
     s3_redirect: bool = False
     s3_redirect_lifetime: timedelta = timedelta(seconds=300)
+    # A resumable upload that receives nothing for this long expires
+    # (``modelhub gc`` then removes it and its bytes).
+    upload_lifetime: timedelta = UPLOAD_LIFETIME
 
 
 # The ini key of each optional field. A number must be positive, except in
@@ -96,6 +100,7 @@ INI_KEYS = {
     "s3_staging_dir": "modelhub.s3_staging_dir",
     "s3_redirect": "modelhub.s3_redirect",
     "s3_redirect_lifetime": "modelhub.s3_redirect_lifetime",
+    "upload_lifetime": "modelhub.upload_lifetime",
 }
 MAY_BE_ZERO = frozenset({"fetch_retries"})
 # The text fields that take one of a few values.

@@ -21,6 +21,7 @@ from adapters.sqlalchemy.session import make_engine
 # Children first, so that emptying them one by one never breaks a foreign key.
 TABLES = (
     "login_failures",
+    "uploads",
     "model_usage",
     "pretrained_models",
     "blobs",

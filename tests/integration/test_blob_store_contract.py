@@ -20,7 +20,7 @@ import pytest
 from adapters.filesystem import FileBlobStore
 from adapters.memory import MemoryBlobStore
 from adapters.s3 import S3BlobStore
-from domain.errors import NotFound, TooLarge
+from domain.errors import Busy, NotFound, TooLarge
 from domain.model import BlobRef
 from domain.ports import BlobStore
 
@@ -290,3 +290,105 @@ def test_stored_lists_blobs_and_temporaries_lists_staging_files(store: BlobStore
     store.remove_temporary(temporary.name)  # already gone: a no-op
     store.delete(ref)
     assert list(store.stored()) == []
+
+
+# -- staging files that grow part by part (resumable uploads) -----------------
+
+PART = "ab12" * 8
+
+
+def staged_in_parts(store: BlobStore, name: str, *parts: bytes) -> None:
+    store.begin_staging(name)
+    for part in parts:
+        with store.resume_staging(name) as staging:
+            assert staging.append(io.BytesIO(part)) == len(part)
+            staging.sync()
+
+
+def test_parts_become_one_blob_without_a_copy(subject: Subject) -> None:
+    store = subject.store
+    staged_in_parts(store, PART, DATA[:100], DATA[100:1000], DATA[1000:])
+
+    with store.resume_staging(PART) as staging:
+        assert staging.size() == len(DATA)
+        staged = staging.finish()
+    assert staged.ref == expected_ref(DATA)
+    assert not store.exists(staged.ref)
+    ref = store.commit(staged)
+
+    assert read_all(store, ref) == DATA
+    assert subject.staging_count() == 0 and subject.blob_count() == 1
+    with pytest.raises(NotFound), store.resume_staging(PART):
+        pass
+
+
+def test_parts_of_bytes_stored_already_are_stored_once(subject: Subject) -> None:
+    put(subject.store, DATA)
+    staged_in_parts(subject.store, PART, DATA[:700], DATA[700:])
+
+    with subject.store.resume_staging(PART) as staging:
+        ref = subject.store.commit(staging.finish())
+
+    assert ref == expected_ref(DATA)
+    assert subject.blob_count() == 1 and subject.staging_count() == 0
+
+
+def test_a_part_is_read_in_chunks_and_truncate_drops_what_follows(store: BlobStore) -> None:
+    store.begin_staging(PART)
+    stream = RecordingStream(DATA)
+    with store.resume_staging(PART) as staging:
+        staging.append(stream)
+        staging.truncate(1000)
+        assert staging.size() == 1000
+        staging.append(io.BytesIO(b"end"))
+        staged = staging.finish()
+
+    assert all(size is not None and 0 < size <= CHUNK for size in stream.sizes), stream.sizes
+    assert staged.ref == expected_ref(DATA[:1000] + b"end")
+    assert read_all(store, store.commit(staged)) == DATA[:1000] + b"end"
+
+
+def test_one_writer_at_a_time(store: BlobStore) -> None:
+    store.begin_staging(PART)
+    with store.resume_staging(PART), pytest.raises(Busy), store.resume_staging(PART):
+        pass
+    with store.resume_staging(PART) as staging:  # released: the next writer gets it
+        assert staging.size() == 0
+
+
+def test_a_removed_or_missing_staging_file_is_not_found(subject: Subject) -> None:
+    store = subject.store
+    with pytest.raises(NotFound), store.resume_staging("0" * 32):
+        pass
+    staged_in_parts(store, PART, b"some")
+    with pytest.raises(FileExistsError):
+        store.begin_staging(PART)
+
+    store.remove_staging(PART)
+    store.remove_staging(PART)  # already gone: no error
+
+    assert subject.staging_count() == 0
+    with pytest.raises(NotFound), store.resume_staging(PART):
+        pass
+
+
+def test_a_staging_file_removed_while_written_keeps_nothing(subject: Subject) -> None:
+    store = subject.store
+    staged_in_parts(store, PART, b"first part")
+    with store.resume_staging(PART) as staging:
+        store.remove_staging(PART)
+        staging.append(io.BytesIO(b" and more"))
+        staged = staging.finish()
+    with pytest.raises(FileNotFoundError):
+        store.commit(staged)
+    assert subject.staging_count() == 0 and subject.blob_count() == 0
+
+
+def test_a_growing_staging_file_is_a_temporary_named_as_staged(store: BlobStore) -> None:
+    staged_in_parts(store, PART, b"in progress")
+
+    (temporary,) = list(store.temporaries())
+
+    assert temporary.staged_as == PART and temporary.size == len(b"in progress")
+    store.remove_temporary(temporary.name)
+    assert list(store.temporaries()) == []

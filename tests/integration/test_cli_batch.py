@@ -337,3 +337,39 @@ def test_purge_removes_only_models_deleted_before_the_date(
     # beta's bytes are gone; alpha's stay, since gamma has the same bytes.
     assert batch.blob_files() == {sha(ALPHA): ALPHA}
     assert batch.rows("SELECT sha256, refcount FROM blobs") == [(sha(ALPHA), 1)]
+
+
+def test_gc_removes_expired_resumable_uploads_and_their_bytes(batch: Batch) -> None:
+    assert batch.run("initdb").code == 0
+    registry = batch.registry()
+    try:
+        with registry.transaction() as services:
+            admin = services.users.create(
+                SYSTEM, {"username": "admin", "password": "admin-secret-1", "is_staff": True}
+            )
+            framework = services.frameworks.create(SYSTEM, {"name": "onnx", "version": "1"})
+            body = {"framework": framework.pk, "domain": "ic", "licence": "MIT"}
+            model = services.models.create(
+                SYSTEM, {**body, "name": "m", "url": "https://example.org/m", "description": ""}
+            )
+            kept, expired = (services.uploads.create(admin, model.pk, 10) for _ in "ab")
+            kept_id, expired_id = kept.id, expired.id
+    finally:
+        registry.dispose()
+    tmp = batch.blob_root / "tmp"
+    for name in (kept_id, expired_id):
+        (tmp / f"upload-{name}.part").write_bytes(b"z" * 4)
+        _age(tmp / f"upload-{name}.part", 7200)  # older than the grace period: no matter
+    batch.execute(f"UPDATE uploads SET expires = '2000-01-01 00:00:00' WHERE id = '{expired_id}'")
+
+    dry = batch.run("gc", "--dry-run", "--grace", "600")
+    assert dry.code == 0 and f"would remove expired upload {expired_id} (4 bytes)" in dry.out
+    assert "0 temporary files, 1 expired uploads (dry run)" in dry.out
+    done = batch.run("gc", "--grace", "600")
+
+    assert (
+        done.code == 0
+        and "freed 4 bytes: 0 blobs, 0 temporary files, 1 expired uploads" in done.out
+    )
+    assert batch.rows("SELECT id FROM uploads") == [(kept_id,)]
+    assert [p.name for p in tmp.iterdir()] == [f"upload-{kept_id}.part"]

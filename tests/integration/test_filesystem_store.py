@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
 import re
+import signal
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from adapters import filesystem
+from adapters import filesystem, staging_files
 from adapters.filesystem import FileBlobStore
-from domain.errors import NotFound
+from domain.errors import Busy, NotFound
 from domain.model import BlobRef
 
 CHUNK = 64
@@ -216,3 +221,80 @@ def test_stored_ignores_foreign_files_and_misplaced_blobs(store: FileBlobStore, 
 def test_remove_temporary_accepts_only_staging_names(store: FileBlobStore, name: str) -> None:
     with pytest.raises(ValueError, match="not a staging file name"):
         store.remove_temporary(name)
+
+
+# -- staging files written part by part: their lock -----------------------------
+
+PART = "cafe" * 8
+
+
+def _hold_until_killed(root: Path, name: str, ready: Any) -> None:
+    """In a child process: hold the staging file ``name`` until killed."""
+    with FileBlobStore(root).resume_staging(name) as staging:
+        staging.append(io.BytesIO(b"written by the child, never recorded"))
+        ready.send("holding")
+        time.sleep(600)
+
+
+def test_the_writer_lock_holds_across_processes_and_dies_with_its_holder(
+    store: FileBlobStore, root: Path
+) -> None:
+    store.begin_staging(PART)
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_hold_until_killed, args=(root, PART, sender)
+    )
+    child.start()
+    try:
+        assert receiver.poll(30) and receiver.recv() == "holding"
+        with pytest.raises(Busy), store.resume_staging(PART):
+            pass
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(30)
+
+    # The kernel released the dead holder's lock; what it wrote is still there
+    # for the next writer to keep or truncate.
+    with store.resume_staging(PART) as staging:
+        assert staging.size() == len(b"written by the child, never recorded")
+
+
+def test_a_writer_that_opened_the_file_before_it_was_finished_gets_nothing(
+    store: FileBlobStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (another store object) opens the staging file, then waits
+    for its lock while the holder finishes it into a blob: once locked, it
+    finds the file is no longer at its path and never writes into the blob."""
+    store.begin_staging(PART)
+    other = FileBlobStore(root, chunk_size=CHUNK)
+    opened, go = threading.Event(), threading.Event()
+    real_flock = staging_files.fcntl.flock
+
+    def slow_flock(fd: int, operation: int) -> None:
+        if threading.current_thread().name == "late-writer":
+            opened.set()
+            go.wait(30)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(staging_files.fcntl, "flock", slow_flock)
+    outcome: list[BaseException] = []
+
+    def late_writer() -> None:
+        try:
+            with other.resume_staging(PART) as staging:
+                staging.truncate(0)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=late_writer, name="late-writer")
+    thread.start()
+    assert opened.wait(30)
+    with store.resume_staging(PART) as staging:
+        staging.append(io.BytesIO(DATA))
+        ref = store.commit(staging.finish())
+    go.set()
+    thread.join(30)
+
+    assert [type(error) for error in outcome] == [NotFound]
+    with store.open(ref) as blob:
+        assert blob.read() == DATA

@@ -49,7 +49,7 @@ def test_upgrade_creates_the_schema_of_the_tables_module(empty_engine: Engine) -
 
     upgrade(empty_engine)
 
-    assert current_revision(empty_engine) == head_revision() == "0006"
+    assert current_revision(empty_engine) == head_revision() == "0007"
     assert set(inspect(empty_engine).get_table_names()) == {
         *tables.metadata.tables,
         "alembic_version",

@@ -27,7 +27,7 @@ from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.session import make_session_factory, tm_session
 from adapters.sqlalchemy.uow import SqlUnitOfWork
 from domain import filters as f
-from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, User
+from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, Upload, User
 from domain.paging import PageRequest
 from domain.ports import UnitOfWork
 from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
@@ -929,6 +929,77 @@ def test_filterable_fields_filter_and_order_on_every_backend(
             values = [value(e) for e in found]
             assert values == sorted(values, reverse=True), (resource.name, name)
     uow.abort()
+
+
+# -- resumable uploads ---------------------------------------------------------
+
+
+def an_upload(uow: UnitOfWork, upload_id: str, created: float, **fields: Any) -> Upload:
+    """A new upload of a new user (committed), created ``created`` hours after T0."""
+    owner = User(f"owner-{upload_id}")
+    uow.users.add(owner)
+    assert owner.pk is not None
+    values: dict[str, Any] = {
+        "model_pk": 7,
+        "length": 5 * 2**32,  # over 32 bits
+        "created": hours(created),
+        "expires": hours(created + 24),
+        **fields,
+    }
+    upload = Upload(upload_id, owner.pk, **values)
+    uow.uploads.add(upload)
+    uow.commit()
+    return upload
+
+
+def test_upload_add_get_change_delete(uow: UnitOfWork) -> None:
+    upload = an_upload(uow, "a" * 32, 0, filename="résumé.onnx")
+
+    found = uow.uploads.get_for_update("a" * 32)
+    assert found is not None and found is uow.uploads.get("a" * 32)
+    assert (found.owner_pk, found.model_pk, found.length, found.offset) == (
+        upload.owner_pk,
+        7,
+        5 * 2**32,
+        0,
+    )
+    assert (found.filename, found.created, found.expires) == ("résumé.onnx", hours(0), hours(24))
+    assert found.expires.utcoffset() == timedelta(0)
+    found.offset, found.expires = 4 * 2**32, hours(30)
+    uow.commit()
+    again = uow.uploads.get_for_update("a" * 32)
+    assert again is not None and (again.offset, again.expires) == (4 * 2**32, hours(30))
+    assert uow.uploads.get("b" * 32) is None and uow.uploads.get_for_update("b" * 32) is None
+
+    uow.uploads.delete(again)
+    uow.commit()
+    assert uow.uploads.get("a" * 32) is None
+    assert uow.uploads.all() == []
+
+
+def test_uploads_are_listed_oldest_first_and_expire_at_their_time(uow: UnitOfWork) -> None:
+    late = an_upload(uow, "c" * 32, 2)
+    early = an_upload(uow, "d" * 32, 1, filename=None)
+
+    assert [u.id for u in uow.uploads.all()] == [early.id, late.id]
+    assert uow.uploads.expired(hours(24.5)) == []
+    assert [u.id for u in uow.uploads.expired(hours(25))] == [early.id]
+    assert [u.id for u in uow.uploads.expired(hours(99))] == [early.id, late.id]
+
+
+def test_abort_puts_back_an_upload_as_last_committed(uow: UnitOfWork) -> None:
+    upload = an_upload(uow, "e" * 32, 0)
+    found = uow.uploads.get_for_update(upload.id)
+    assert found is not None
+    found.offset = 100
+    uow.uploads.add(Upload("f" * 32, upload.owner_pk, 7, 10, hours(1), hours(2)))
+    uow.uploads.delete(found)
+
+    uow.abort()
+
+    again = uow.uploads.get(upload.id)
+    assert again is not None and again.offset == 0
+    assert [u.id for u in uow.uploads.all()] == [upload.id]
 
 
 # -- SQL only: query counts, time zones, constraints ----------------------------

@@ -35,6 +35,7 @@ INTEGER_KEYS = [
     "modelhub.db_pool_size",
     "modelhub.db_pool_timeout",
     "modelhub.s3_redirect_lifetime",
+    "modelhub.upload_lifetime",
 ]
 TEXT_KEYS = [
     "modelhub.blob_store",
@@ -63,6 +64,7 @@ def test_every_optional_setting_left_out_takes_its_default() -> None:
     assert settings.access_lifetime == timedelta(minutes=5)
     assert settings.login_failure_window == timedelta(minutes=1)
     assert settings.fetch_lease == timedelta(seconds=30)
+    assert settings.upload_lifetime == timedelta(hours=24)
 
 
 def test_these_tests_know_every_optional_setting() -> None:
@@ -119,12 +121,14 @@ def test_values_given_replace_the_defaults() -> None:
         fetch_retries="7",
         auto_migrate="yes",
         db_pool_timeout=" 4 ",
+        upload_lifetime="3600",
     )
 
     assert settings.max_file_size == 1024
     assert settings.access_lifetime == timedelta(seconds=60)
     assert settings.login_failure_window == timedelta(seconds=90)
     assert (settings.fetch_retries, settings.auto_migrate, settings.db_pool_timeout) == (7, True, 4)
+    assert settings.upload_lifetime == timedelta(hours=1)
 
 
 @pytest.mark.parametrize("text", ["true", "On", "1", "YES"])

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -29,13 +31,14 @@ from adapters.memory import (
 from domain.fields import Field
 from domain.filters import FilterSpec
 from domain.model import Framework, PretrainedModel, User
-from domain.ports import BlobStore, Repository
+from domain.ports import BlobStore, Repository, UnitOfWork
 from domain.services.auth import Auth, LoginThrottle
 from domain.services.domains import Domains
 from domain.services.frameworks import Frameworks
 from domain.services.licences import Licences
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.seed import seed
+from domain.services.uploads import Uploads
 from domain.services.users import Users
 
 MAX_FILE_SIZE = 1024
@@ -208,6 +211,25 @@ def model_with_file(
     models.set_file(admin, model.pk, io.BytesIO(b"weights"))
     uow.commit()
     return model
+
+
+@pytest.fixture
+def uploads(uow: MemoryUnitOfWork, store: MemoryBlobStore, clock: FakeClock) -> Uploads:
+    """Resumable uploads, each "transaction of its own" committing the fake."""
+
+    @contextmanager
+    def transactions() -> Iterator[UnitOfWork]:
+        try:
+            yield uow
+        except BaseException:
+            uow.abort()
+            raise
+        uow.commit()
+
+    def models_in(unit: UnitOfWork) -> PretrainedModels:
+        return PretrainedModels(unit, store, clock, MAX_FILE_SIZE)
+
+    return Uploads(uow, store, clock, transactions, models_in)
 
 
 # A small login throttle, so a test reaches its limits in a few attempts.

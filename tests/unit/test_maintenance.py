@@ -10,11 +10,13 @@ from datetime import timedelta
 import pytest
 
 from adapters.memory import MemoryBlobStore, MemoryUnitOfWork
+from domain.errors import NotFound
 from domain.filters import FilterSpec
 from domain.model import PretrainedModel, User
 from domain.permissions import SYSTEM
 from domain.services.maintenance import Maintenance
 from domain.services.pretrained_models import PretrainedModels
+from domain.services.uploads import Uploads
 from tests.unit.conftest import FakeClock
 
 GRACE = timedelta(hours=1)
@@ -222,3 +224,38 @@ def test_verify_notes_staging_files(
     assert report.problems == []
     assert report.temporaries == [f"{staged.handle} (14 bytes, modified {written.isoformat()})"]
     assert report.notes == [f"temporary file: {report.temporaries[0]}"]
+
+
+def test_gc_removes_expired_uploads_and_spares_live_ones_however_old(
+    maintenance: Maintenance,
+    uploads: Uploads,
+    admin: User,
+    model: PretrainedModel,
+    store: MemoryBlobStore,
+    uow: MemoryUnitOfWork,
+    clock: FakeClock,
+) -> None:
+    live = uploads.create(admin, model.pk, 100)
+    expiring = uploads.create(admin, model.pk, 100)
+    uow.commit()
+    clock.advance(hours=20)
+    uploads.append(admin, live.id, 0, io.BytesIO(b"x" * 60))  # moves its expiry
+    store.begin_staging("f" * 32)  # a staging file whose upload record is gone
+    clock.advance(hours=5)
+
+    dry = maintenance.collect_garbage(SYSTEM, GRACE, dry_run=True)
+    assert [t.staged_as for t in dry.uploads] == [expiring.id]
+    assert [t.staged_as for t in dry.temporaries] == ["f" * 32]
+    uow.commit()
+    assert {u.id for u in uow.uploads.all()} == {live.id, expiring.id}
+
+    report = maintenance.collect_garbage(SYSTEM, GRACE)
+    assert expiring.id in store.parts  # its bytes go once the deletion commits
+    uow.commit()
+
+    assert [t.staged_as for t in report.uploads] == [expiring.id]
+    assert [u.id for u in uow.uploads.all()] == [live.id]
+    assert set(store.parts) == {live.id}
+    assert uploads.status(admin, live.id).offset == 60
+    with pytest.raises(NotFound):
+        uploads.status(admin, expiring.id)

@@ -11,7 +11,7 @@ import threading
 from sqlalchemy.orm import registry, relationship
 
 from adapters.sqlalchemy import tables as t
-from domain.model import DataDomain, Framework, Licence, PretrainedModel, User
+from domain.model import DataDomain, Framework, Licence, PretrainedModel, Upload, User
 
 mapper_registry = registry(metadata=t.metadata)
 _lock = threading.Lock()
@@ -44,6 +44,11 @@ def start_mappers() -> None:
                 "licence": relationship(Licence, lazy="joined", innerjoin=True),
                 "creator": relationship(User, lazy="joined"),
             },
+        )
+        mapper_registry.map_imperatively(
+            Upload,
+            t.uploads,
+            properties={"owner_pk": t.uploads.c.owner_id, "model_pk": t.uploads.c.model_id},
         )
         mapper_registry.configure()
         _started = True

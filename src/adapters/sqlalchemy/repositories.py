@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, Table, case, exists, func, or_, select, text, update
@@ -12,13 +13,14 @@ from adapters.sqlalchemy.filters import FieldMap, SqlField, apply_spec, resource
 from adapters.sqlalchemy.session import dialect_name
 from domain import filters as f
 from domain.fields import Resource
-from domain.model import DataDomain, Framework, Licence, PretrainedModel, User
+from domain.model import DataDomain, Framework, Licence, PretrainedModel, Upload, User
 from domain.paging import Page, PageRequest
 from domain.ports import (
     DomainRepository,
     FrameworkRepository,
     LicenceRepository,
     PretrainedModelRepository,
+    UploadRepository,
     UserRepository,
 )
 from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
@@ -151,20 +153,7 @@ class SqlModels(_SqlRepository[PretrainedModel], PretrainedModelRepository):
         return resource_fields(PRETRAINED_MODEL, c, related, computed)
 
     def get_for_update(self, pk: int) -> PretrainedModel | None:
-        """Read the model again, its row locked: ``SELECT ... FOR UPDATE`` on
-        PostgreSQL; on SQLite, which has no row locks, first a write that
-        takes the database's write lock (writers wait for it through
-        ``busy_timeout``), so the read that follows is the latest."""
-        c = t.pretrained_models.c
-        if dialect_name(self.session) == "sqlite":
-            self.session.execute(update(t.pretrained_models).where(c.id == pk).values(id=c.id))
-        statement = (
-            select(PretrainedModel)
-            .where(c.id == pk)
-            .with_for_update(of=t.pretrained_models)
-            .execution_options(populate_existing=True)
-        )
-        return self.session.scalars(statement).first()
+        return _locked(self.session, PretrainedModel, t.pretrained_models, pk)
 
     def count_holding(self, sha256: str) -> int:
         c = t.pretrained_models.c
@@ -178,3 +167,50 @@ class SqlModels(_SqlRepository[PretrainedModel], PretrainedModelRepository):
 
     def _exists(self, criterion: ColumnElement[bool]) -> bool:
         return bool(self.session.scalar(select(exists().where(criterion))))
+
+
+class SqlUploads(UploadRepository):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, upload: Upload) -> None:
+        self.session.add(upload)
+        self.session.flush()
+
+    def get(self, upload_id: str) -> Upload | None:
+        return self.session.get(Upload, upload_id)
+
+    def get_for_update(self, upload_id: str) -> Upload | None:
+        return _locked(self.session, Upload, t.uploads, upload_id)
+
+    def delete(self, upload: Upload) -> None:
+        self.session.delete(upload)
+        self.session.flush()
+
+    def all(self) -> list[Upload]:
+        return self._listed()
+
+    def expired(self, now: datetime) -> list[Upload]:
+        return self._listed(t.uploads.c.expires <= now)
+
+    def _listed(self, *criteria: ColumnElement[bool]) -> list[Upload]:
+        c = t.uploads.c
+        statement = select(Upload).where(*criteria).order_by(c.created, c.id)
+        return list(self.session.scalars(statement))
+
+
+def _locked(session: Session, entity: type[T], table: Table, key: Any) -> T | None:
+    """Read the row of ``key`` again, locked: ``SELECT ... FOR UPDATE`` on
+    PostgreSQL; on SQLite, which has no row locks, first a write that takes
+    the database's write lock (writers wait for it through ``busy_timeout``),
+    so the read that follows is the latest."""
+    c = table.c
+    if dialect_name(session) == "sqlite":
+        session.execute(update(table).where(c.id == key).values(id=c.id))
+    statement = (
+        select(entity)
+        .where(c.id == key)
+        .with_for_update(of=table)
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(statement).first()

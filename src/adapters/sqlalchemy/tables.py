@@ -42,6 +42,7 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 SHA256_HEX = 64
+UPLOAD_ID = 32  # hex characters
 
 
 def _text(resource: Resource, name: str, **options: Any) -> Column[str]:
@@ -177,4 +178,20 @@ login_failures = Table(
     Column("failed_at", UTCDateTime, nullable=False),
     Index("ix_login_failures_key_failed_at", "key", "failed_at"),
     Index("ix_login_failures_failed_at", "failed_at"),
+)
+
+# Resumable uploads in progress (``domain.model.Upload``), where every
+# instance sees them. No foreign key to the model: a hard delete must not
+# wait for, nor cascade into, an upload; its completion finds the model gone.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(UPLOAD_ID), primary_key=True),
+    Column("owner_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("model_id", Integer, nullable=False),
+    Column("filename", Text, nullable=True),
+    Column("length", BigInteger, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+    Column("expires", UTCDateTime, nullable=False, index=True),
 )

@@ -13,6 +13,7 @@ from adapters.sqlalchemy.repositories import (
     SqlFrameworks,
     SqlLicences,
     SqlModels,
+    SqlUploads,
     SqlUsers,
 )
 from adapters.sqlalchemy.session import has_written
@@ -34,6 +35,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.domains = SqlDomains(session)
         self.licences = SqlLicences(session)
         self.models = SqlModels(session)
+        self.uploads = SqlUploads(session)
         self.blobs = SqlBlobIndex(session)
 
     def after_commit(self, callback: Callable[[], None]) -> None:

@@ -8,13 +8,14 @@ under a row lock after commit, so nothing a model points at is ever removed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from domain.clock import Clock
 from domain.filters import Compare, FilterSpec
-from domain.model import BlobRef, PretrainedModel
+from domain.model import BlobRef, PretrainedModel, Upload
 from domain.permissions import Actor, require_admin
 from domain.ports import BlobStore, StoredBlob, TemporaryFile, UnitOfWork
 from domain.services.pretrained_models import PretrainedModels, collect_after_commit
@@ -53,6 +54,8 @@ class GcReport:
     blobs: list[BlobRef] = field(default_factory=list)
     temporaries: list[TemporaryFile] = field(default_factory=list)
     removed: list[BlobRef] = field(default_factory=list)
+    # Expired resumable uploads, each as its staging file (named by the upload).
+    uploads: list[TemporaryFile] = field(default_factory=list)
 
     @property
     def reclaimable_bytes(self) -> int:
@@ -68,7 +71,7 @@ class GcReport:
 
     @property
     def _temporary_bytes(self) -> int:
-        return sum(temporary.size for temporary in self.temporaries)
+        return sum(temporary.size for temporary in [*self.temporaries, *self.uploads])
 
 
 @dataclass(frozen=True)
@@ -157,26 +160,38 @@ class Maintenance:
 
     def collect_garbage(self, actor: Actor, grace: timedelta, dry_run: bool = False) -> GcReport:
         """Remove blobs no model references and staging leftovers, both only
-        when untouched for ``grace``.
+        when untouched for ``grace``, and expired resumable uploads.
 
         An upload counts its blob, then renames the file into place and
         commits, so a young unreferenced file may belong to an upload still
         in flight: the grace period spares it. Old ones are given a row with
         a zero count and removed by ``BlobIndex.collect`` after commit, which
         re-checks the count under the row lock an upload would also take.
+
+        A resumable upload's staging file stays while the upload lives,
+        however old. An expired upload is deleted under its row lock, checked
+        again there (a part may just have moved its expiry), and its staging
+        file removed once that has committed: a part racing it then finds
+        the upload gone and attaches nothing.
         """
         require_admin(actor)
-        cutoff = self.clock.now() - grace
+        now = self.clock.now()
+        cutoff = now - grace
+        # Staging files first: an upload created after this listing is not in it.
+        temporaries = list(self.store.temporaries())
+        uploads = {upload.id: upload for upload in self.uow.uploads.all()}
+        report = self._expire_uploads(uploads, temporaries, now, dry_run)
         counts = self.uow.blobs.all()
         on_disk: dict[str, StoredBlob] = {b.ref.sha256: b for b in self.store.stored()}
-        report = GcReport()
         for sha256, blob in sorted(on_disk.items()):
             if counts.get(sha256, 0) <= 0 and blob.modified <= cutoff:
                 report.blobs.append(blob.ref)
         for sha256, count in sorted(counts.items()):
             if count <= 0 and sha256 not in on_disk:
                 report.blobs.append(BlobRef(sha256, 0))  # a row without bytes
-        report.temporaries = [t for t in self.store.temporaries() if t.modified <= cutoff]
+        report.temporaries = [
+            t for t in temporaries if t.modified <= cutoff and t.staged_as not in uploads
+        ]
         if dry_run:
             return report
         for temporary in report.temporaries:
@@ -190,6 +205,29 @@ class Maintenance:
                     report.removed.append(ref)
 
             self.uow.after_commit(collect)
+        return report
+
+    def _expire_uploads(
+        self,
+        uploads: dict[str, Upload],
+        temporaries: list[TemporaryFile],
+        now: datetime,
+        dry_run: bool,
+    ) -> GcReport:
+        """A report of the expired uploads, deleted unless ``dry_run``."""
+        files = {t.staged_as: t for t in temporaries if t.staged_as in uploads}
+        report = GcReport()
+        for upload in uploads.values():
+            if not upload.expired(now):
+                continue
+            if not dry_run:
+                locked = self.uow.uploads.get_for_update(upload.id)
+                if locked is None or not locked.expired(now):
+                    continue
+                self.uow.uploads.delete(locked)
+                self.uow.after_commit(functools.partial(self.store.remove_staging, upload.id))
+            gone = TemporaryFile(upload.id, 0, upload.expires, upload.id)
+            report.uploads.append(files.get(upload.id, gone))
         return report
 
     def purge(self, actor: Actor, deleted_before: datetime, dry_run: bool = False) -> list[Purged]:

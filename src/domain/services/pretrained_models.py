@@ -22,7 +22,7 @@ from domain.filters import IsNull, parse_filter
 from domain.model import BlobRef, PretrainedModel
 from domain.paging import Page
 from domain.permissions import Actor, is_admin, is_system, require_admin, require_authenticated
-from domain.ports import BlobStore, UnitOfWork
+from domain.ports import BlobStore, StagedBlob, UnitOfWork
 from domain.resources import PRETRAINED_MODEL
 from domain.search import ModelSearch
 from domain.services._base import existing
@@ -30,6 +30,8 @@ from domain.services.licences import find_licence
 from domain.services.upstream import Arriving, Transfers, fetchable
 from domain.transfer import Progress
 from domain.validation import read_body
+
+EMPTY_FILE = "The submitted file is empty."
 
 
 @dataclass
@@ -184,31 +186,66 @@ class PretrainedModels:
         The model is checked before the bytes are read (an upload to a model
         that cannot take it is refused at once), and the unit of work is
         paused meanwhile, so a long upload holds no database connection.
-        The bytes become visible under their hash before the model points at
-        them, under the model's row lock, and the previous file is released
-        only after commit, so a download never sees a partial or mixed file.
+        Then ``attach_staged`` attaches them.
+        """
+        self.admit_file(actor, pk, declared_size)
+        self.uow.pause()
+        staged = self.store.stage(stream, self.max_file_size)
+        return self.attach_staged(
+            actor,
+            pk,
+            staged,
+            expected_sha256=expected_sha256,
+            replace_identical=replace_identical,
+        )
+
+    def admit_file(self, actor: Actor, pk: int, least_size: int | None) -> PretrainedModel:
+        """Whether ``actor`` may attach a file of at least ``least_size``
+        bytes to model ``pk`` now: the checks made before any byte is
+        received (admin, a model that is not soft-deleted, the size limit)."""
+        require_admin(actor)
+        model = self._get_writable(pk)
+        limit = self.max_file_size
+        if limit is not None and least_size is not None and least_size > limit:
+            raise TooLarge.over_limit(limit)
+        return model
+
+    def attach_staged(
+        self,
+        actor: Actor,
+        pk: int,
+        staged: StagedBlob,
+        *,
+        expected_sha256: str | None = None,
+        replace_identical: bool = True,
+    ) -> PretrainedModel:
+        """Attach bytes staged in the store (and hashed by it) to model
+        ``pk``, replacing any previous file: the one attach step of every
+        way a file arrives. Refused, the staged bytes are discarded.
+
+        The checks are made again (admin, model, size, not empty): the model
+        may have changed while the bytes came. The bytes become visible under
+        their hash before the model points at them, under the model's row
+        lock, and the previous file is released only after commit, so a
+        download never sees a partial or mixed file.
 
         With ``expected_sha256`` (an import's declared digest), bytes that
         hash otherwise are discarded before anything is stored. With
         ``replace_identical=False``, bytes equal to the file the model already
         has (and that is present) leave the model as it is.
         """
-        require_admin(actor)
-        self._get_writable(pk)
-        limit = self.max_file_size
-        if limit is not None and declared_size is not None and declared_size > limit:
-            raise TooLarge.over_limit(limit)
-        self.uow.pause()
-        staged = self.store.stage(stream, limit)
         try:
+            require_admin(actor)
+            limit = self.max_file_size
+            if limit is not None and staged.ref.size > limit:
+                raise TooLarge.over_limit(limit)
             if staged.ref.size == 0:
-                raise Invalid("The submitted file is empty.")
+                raise Invalid(EMPTY_FILE)
             if expected_sha256 is not None and staged.ref.sha256 != expected_sha256.lower():
                 raise Invalid.field(
                     "sha256",
                     f"The file's SHA-256 is {staged.ref.sha256}, not {expected_sha256}.",
                 )
-            # Checked again: the model may have changed while the bytes came.
             model = self._locked_writable(pk)
             if not replace_identical and staged.ref == model.blob and self.store.exists(staged.ref):
                 self.store.discard(staged)

@@ -56,8 +56,11 @@ def gc(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
         line(f"{remove} blob {ref.sha256} ({size(ref.size)})")
     for temporary in report.temporaries:
         line(f"{remove} temporary file {temporary.name} ({size(temporary.size)})")
+    for upload in report.uploads:
+        line(f"{remove} expired upload {upload.staged_as} ({size(upload.size)})")
     print(
-        f"{free} {size(freed)}: {len(blobs)} blobs, {len(report.temporaries)} temporary files{note}"
+        f"{free} {size(freed)}: {len(blobs)} blobs, {len(report.temporaries)} temporary files, "
+        f"{len(report.uploads)} expired uploads{note}"
     )
     return 0
 

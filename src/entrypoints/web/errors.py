@@ -30,6 +30,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.Gone: 410,
     errors.TooLarge: 413,
     errors.UnsupportedFileType: 415,
+    errors.ChecksumMismatch: 460,  # tus's checksum extension
     errors.TooManyRequests: 429,
     errors.SourceTimeout: 504,
     errors.SourceUnavailable: 502,

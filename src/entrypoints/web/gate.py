@@ -89,7 +89,7 @@ class BodyGate:
                 return WITHHOLD
             return Decision(withhold=False, limit=MAX_FORM_BODY)
         presented = Presented.from_server(headers)
-        if route.upload and method == "POST":
+        if route.upload == method:
             if self.credentials.denies_admin(presented):
                 return WITHHOLD  # 401 or 403 before the file is read
             return self._upload(headers.get("CONTENT_TYPE", ""), length)

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 DOWNLOAD_ROUTE = "models.download"
-UPLOAD_ROUTE = "models.data"
+# Requests whose body is (part of) a model file: set file, and a tus part.
+UPLOADS = frozenset({("models.data", "POST"), ("uploads.item", "PATCH")})
 
 
 def observe_tween_factory(
@@ -55,7 +56,7 @@ def observe_tween_factory(
         route = _route(request)
         metrics.latency.labels(route).observe(headers_at - started)
         status = response.status_code
-        if route == UPLOAD_ROUTE and request.method == "POST" and 200 <= status < 300:
+        if (route, request.method) in UPLOADS and 200 <= status < 300:
             metrics.bytes_received.inc(request.content_length or 0)
         downloading = route == DOWNLOAD_ROUTE and status in (200, 206) and request.method == "GET"
         if downloading:

@@ -26,6 +26,7 @@ from domain.filters import COMPARE_OPERATORS, Fields
 from domain.model import SUBDESCRIPTOR_TYPES
 from domain.services.licences import SUBDESCRIPTOR_METHODS
 from domain.services.stats import DEFAULT_TOP, MAX_TOP
+from entrypoints.web import tus
 from entrypoints.web.bodies import MAX_JSON_BODY
 from entrypoints.web.errors import AUTHENTICATE
 from entrypoints.web.routes import ROUTES, Route
@@ -431,6 +432,17 @@ ERRORS: dict[int, tuple[str, Schema]] = {
     ),
     504: ("GatewayTimeout", _error("The model's upstream source did not answer in time.")),
     507: ("InsufficientStorage", _error("The file store is full; nothing is stored.")),
+    412: (
+        "PreconditionFailed",
+        _error(
+            "The request does not speak tus 1.0.0 (`Tus-Resumable` missing or another version).",
+            **{"Tus-Version": _header({"const": tus.VERSION}, "The version spoken here.")},
+        ),
+    ),
+    460: (
+        "ChecksumMismatch",
+        _error("The part does not match its `Upload-Checksum`; nothing of it was kept."),
+    ),
 }
 
 # -- downloads ----------------------------------------------------------------
@@ -967,6 +979,168 @@ def _metrics_operations() -> dict[str, dict[str, Operation]]:
     }
 
 
+# -- resumable uploads (tus) ----------------------------------------------------
+
+
+def _tus_header(name: str, schema: Schema, description: str, required: bool = True) -> Schema:
+    return {"name": name, "in": "header", "required": required, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+_COUNT_TEXT = {"type": "string", "pattern": r"^\d+$"}
+TUS_RESUMABLE = _tus_header(
+    "Tus-Resumable", {"const": tus.VERSION}, f"The protocol's version, `{tus.VERSION}`; else 412."
+)
+_TUS_ANSWER = {
+    "Tus-Resumable": _header({"const": tus.VERSION}, "On every answer of `/v1/uploads`.")
+}
+_EXPIRES = _header(
+    {"type": "string"},
+    "When the upload expires unless a part arrives (HTTP date); `modelhub gc` then removes it.",
+)
+
+
+def _upload_operations() -> dict[str, dict[str, Operation]]:
+    tag = "uploads"
+    about = (
+        "The tus 1.0.0 resumable upload protocol (core, creation, termination, expiration, "
+        "checksum with sha256), authenticated as the rest of the API; tus clients (tus-js-client, "
+        "tuspy, Uppy) speak it."
+    )
+    return {
+        "uploads": {
+            "options": Operation(
+                "describe_uploads",
+                "What this server's tus endpoint supports",
+                tag,
+                PUBLIC,
+                {
+                    204: {
+                        "description": "No body; the capabilities in the headers.",
+                        "headers": {
+                            **_TUS_ANSWER,
+                            "Tus-Version": _header({"const": tus.VERSION}, "Versions spoken."),
+                            "Tus-Extension": _header(
+                                {"const": ",".join(tus.EXTENSIONS)}, "Extensions supported."
+                            ),
+                            "Tus-Max-Size": _header(
+                                {"type": "string", "pattern": r"^\d+$"},
+                                "The model size limit, in bytes.",
+                            ),
+                            "Tus-Checksum-Algorithm": _header(
+                                {"const": "sha256"}, "For `Upload-Checksum`."
+                            ),
+                        },
+                    }
+                },
+                description=about,
+            ),
+            "post": Operation(
+                "create_upload",
+                "Start a resumable upload of a model's file",
+                tag,
+                ADMIN,
+                {
+                    201: {
+                        "description": "Created; no body. Send the file's bytes to `Location`.",
+                        "headers": {
+                            **_TUS_ANSWER,
+                            "Location": _header(
+                                {"type": "string", "format": "uri"},
+                                "The upload's URL, `/v1/uploads/{upload_id}`.",
+                            ),
+                            "Upload-Expires": _EXPIRES,
+                        },
+                    }
+                },
+                (400, 409, 412, 413),
+                parameters=(
+                    TUS_RESUMABLE,
+                    _tus_header("Upload-Length", _COUNT_TEXT, "The file's size in bytes; 0: 400."),
+                    _tus_header(
+                        "Upload-Metadata",
+                        {"type": "string"},
+                        "`model <base64 pk>` (required), optionally `,filename <base64 "
+                        "UTF-8 name>`; other keys are ignored. A bad value: 400 naming it.",
+                    ),
+                ),
+                description="Refused as set file would refuse the file, before any byte: 400 "
+                "(empty, or no such `model`), 409 (the model is soft-deleted), 413 (over "
+                f"the size limit). {about}",
+            ),
+        },
+        "uploads.item": {
+            "head": Operation(
+                "upload_status",
+                "Where an upload stands",
+                tag,
+                AUTHENTICATED,
+                {
+                    200: {
+                        "description": "No body.",
+                        "headers": {
+                            **_TUS_ANSWER,
+                            "Upload-Offset": _header(_COUNT_TEXT, "Bytes received."),
+                            "Upload-Length": _header(_COUNT_TEXT, "The file's size."),
+                            "Upload-Expires": _EXPIRES,
+                            "Upload-Metadata": _header({"type": "string"}, "As created."),
+                            "Cache-Control": _header({"const": "no-store"}, "Never cached."),
+                        },
+                    }
+                },
+                (404, 412),
+                parameters=(TUS_RESUMABLE,),
+                description="404 for an upload of another user, terminated, expired or complete.",
+            ),
+            "patch": Operation(
+                "append_to_upload",
+                "Send the next part of an upload's file",
+                tag,
+                ADMIN,
+                {
+                    204: {
+                        "description": "Stored; no body. On the last byte the file is attached "
+                        "to the model (then no `Upload-Expires`).",
+                        "headers": {
+                            **_TUS_ANSWER,
+                            "Upload-Offset": _header(_COUNT_TEXT, "Bytes received now."),
+                            "Upload-Expires": {**_EXPIRES, "required": False},
+                        },
+                    }
+                },
+                (400, 404, 409, 412, 413, 415, 460, 507),
+                {
+                    "required": True,
+                    "description": "The part's bytes.",
+                    "content": {tus.PART_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+                },
+                (
+                    TUS_RESUMABLE,
+                    _tus_header("Upload-Offset", _COUNT_TEXT, "Where the upload stands; else 409."),
+                    _tus_header(
+                        "Upload-Checksum",
+                        {"type": "string", "pattern": "^sha256 [A-Za-z0-9+/]+=*$"},
+                        "`sha256 <base64 digest>` of the part; a mismatch is a 460.",
+                        required=False,
+                    ),
+                ),
+                "409 also while another part is being written. The last byte attaches the "
+                "file with the rules of set file, checked again (409 if the model was "
+                "soft-deleted meanwhile); refused, nothing of the upload is kept.",
+            ),
+            "delete": Operation(
+                "terminate_upload",
+                "Abandon an upload and its bytes",
+                tag,
+                AUTHENTICATED,
+                {204: {"description": "Done; no body.", "headers": dict(_TUS_ANSWER)}},
+                (404, 412),
+                parameters=(TUS_RESUMABLE,),
+            ),
+        },
+    }
+
+
 def _build_operations() -> dict[str, dict[str, Operation]]:
     """Every documented operation, by route name and method."""
     ops: dict[str, dict[str, Operation]] = {
@@ -1061,6 +1235,7 @@ def _build_operations() -> dict[str, dict[str, Operation]]:
     ops.update(_stats_operations())
     ops.update(_health_operations())
     ops.update(_metrics_operations())
+    ops.update(_upload_operations())
     return ops
 
 
@@ -1075,6 +1250,13 @@ PATH_PARAMETERS: dict[str, Schema] = {
         "required": True,
         "description": "A primary key: a positive integer, no leading zeros; 404 otherwise.",
         "schema": {"type": "integer", "minimum": 1},
+    },
+    "upload_id": {
+        "name": "upload_id",
+        "in": "path",
+        "required": True,
+        "description": "The id in the upload's `Location`; any other: 404.",
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
     },
     "username": {
         "name": "username",
@@ -1183,6 +1365,7 @@ def build_document(routes: Mapping[str, Route] = ROUTES) -> dict[str, Any]:
                 "domains",
                 "licences",
                 "users",
+                "uploads",
                 "operations",
             )
         ],

@@ -24,9 +24,12 @@ class Route:
     pattern: str
     # Answered without an access token: logging in, and the API document.
     public: bool = False
-    # Its POST body is a model file, sent by an admin, up to the size limit;
-    # every other body is JSON of at most ``bodies.MAX_JSON_BODY`` bytes.
-    upload: bool = False
+    # The methods answered without one on a route that is not public.
+    public_methods: frozenset[str] = frozenset()
+    # The method whose body is (part of) a model file, sent by an admin, up
+    # to the size limit; every other body is JSON of at most
+    # ``bodies.MAX_JSON_BODY`` bytes.
+    upload: str | None = None
 
 
 ROUTES: dict[str, Route] = {
@@ -43,7 +46,7 @@ ROUTES: dict[str, Route] = {
     "models.list": Route("/v1/pretrained-models/list"),
     "models.create": Route("/v1/pretrained-models/create"),
     "models.item": Route(f"/v1/pretrained-models/{PK}"),
-    "models.data": Route(f"/v1/pretrained-models/{PK}/data", upload=True),
+    "models.data": Route(f"/v1/pretrained-models/{PK}/data", upload="POST"),
     "models.download": Route(f"/v1/pretrained-models/{PK}/download"),
     "models.fetch": Route(f"/v1/pretrained-models/{PK}/fetch"),
     "models.hard": Route(f"/v1/pretrained-models/{PK}/hard"),
@@ -53,6 +56,9 @@ ROUTES: dict[str, Route] = {
     "frameworks.item": Route(f"/v1/frameworks/{PK}"),
     "domains.list": Route("/v1/domains/list"),
     "domains.item": Route(f"/v1/domains/{PK}"),
+    # Resumable uploads (tus): the protocol's discovery (OPTIONS) needs no login.
+    "uploads": Route("/v1/uploads", public_methods=frozenset({"OPTIONS"})),
+    "uploads.item": Route("/v1/uploads/{upload_id}", upload="PATCH"),
     "users.list": Route("/v1/users/list"),
     "users.create": Route("/v1/users/create"),
     "users.item": Route(f"/v1/users/{PK}"),

@@ -62,7 +62,10 @@ def _fresh_postgres(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(
-            sa.text("TRUNCATE pretrained_models, frameworks, users, blobs, login_failures CASCADE")
+            sa.text(
+                "TRUNCATE pretrained_models, frameworks, users, blobs, login_failures, uploads "
+                "CASCADE"
+            )
         )
     engine.dispose()
 

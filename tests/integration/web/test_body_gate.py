@@ -76,6 +76,12 @@ BIG_JSON = b"[" + b"0," * (MAX_JSON_BODY // 2) + b"0]"
 SMALL_JSON = json.dumps({"name": "jax", "version": "0.4"}).encode()
 MULTIPART = {"Content-Type": "multipart/form-data; boundary=xyz"}
 MULTIPART_BODY = b"\x00" * (MAX_FILE_SIZE + MULTIPART_FRAMING + 4 * KIB)
+TUS_PART = {
+    "Tus-Resumable": "1.0.0",
+    "Content-Type": "application/offset+octet-stream",
+    "Upload-Offset": "0",
+}
+PART_OF = "/v1/uploads/" + "0" * 32
 
 REFUSED = [
     Case("anonymous upload", "POST", UPLOAD, RAW, FILE),
@@ -105,6 +111,9 @@ REFUSED = [
         RAW,
         FILE,
     ),
+    Case("anonymous part of a resumable upload", "PATCH", PART_OF, TUS_PART, FILE),
+    Case("a user's part", "PATCH", PART_OF, {**TUS_PART, **bearer("{user}")}, FILE),
+    Case("a part over the size limit", "PATCH", PART_OF, {**TUS_PART, **bearer("{admin}")}, FILE),
     Case("anonymous create", "POST", "/v1/frameworks/create", JSON, SMALL_JSON),
     Case("anonymous list", "POST", "/v1/pretrained-models/list", JSON, BIG_JSON),
     Case(

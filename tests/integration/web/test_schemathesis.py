@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from domain.filters import FilterSpec
-from domain.model import PretrainedModel
+from domain.model import PretrainedModel, Upload
 from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry, Services
 from entrypoints.web import make_app
@@ -92,6 +92,10 @@ SEEDED = {
     2: ("no-file", None, False),
     3: ("deleted", b"old bytes", True),
 }
+# A resumable upload of the admin's for model 2, expecting 100 bytes.
+SEEDED_UPLOAD = "5eed" * 8
+# A tus part is raw bytes, as schemathesis sends application/octet-stream.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
 
 @dataclass
@@ -122,7 +126,19 @@ class Fuzzed:
                 self.token_generation = admin.token_generation
             for pk, (name, data, deleted) in SEEDED.items():
                 self._restore(services, pk, name, data, deleted)
+            self._restore_upload(services)
         self.dirty = False
+
+    def _restore_upload(self, services: Services) -> None:
+        """The seeded upload, made again with nothing received."""
+        uploads, store = services.uow.uploads, self.registry.store
+        upload = uploads.get(SEEDED_UPLOAD)
+        if upload is not None:
+            uploads.delete(upload)
+        store.remove_staging(SEEDED_UPLOAD)
+        store.begin_staging(SEEDED_UPLOAD)
+        now = self.registry.clock.now()
+        uploads.add(Upload(SEEDED_UPLOAD, self.admin_pk, 2, 100, now, now + timedelta(days=1)))
 
     def _restore(
         self, services: Services, pk: int, name: str, data: bytes | None, deleted: bool
@@ -207,6 +223,7 @@ schema = schemathesis.openapi.from_dict(
             "dictionaries": {
                 "keys": {"values": [*SEEDED, *HOSTILE["large"]]},
                 "with-file": {"values": [1]},
+                "uploads": {"values": [SEEDED_UPLOAD]},
                 **{name: {"values": values} for name, values in HOSTILE.items()},
             },
             "parameters": {
@@ -216,6 +233,7 @@ schema = schemathesis.openapi.from_dict(
                 "header.If-Modified-Since": {"dictionary": "validators", "probability": 0.5},
                 # Half the paths name a seeded record (or a number too large).
                 "path.pk": {"dictionary": "keys", "probability": 0.5},
+                "path.upload_id": {"dictionary": "uploads", "probability": 0.5},
             },
             "generation": {
                 "max-examples": EXAMPLES,
