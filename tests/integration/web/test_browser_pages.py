@@ -183,3 +183,43 @@ def test_upload_a_file_through_the_page(site: Site, browsing: Browsing, tmp_path
     )
     assert hashlib.sha256(download.content).hexdigest() == model["data_sha256"]
     page.wait_for_selector(f"text={model['data_sha256']}")
+
+
+def test_an_upload_resumes_after_a_dropped_connection_and_a_reload(
+    site: Site, browsing: Browsing, tmp_path: Path
+) -> None:
+    pk = site.model(name="resumed-in-browser")["pk"]
+    data = os.urandom(2 * 16 * MIB + 4321)  # three parts
+    path = tmp_path / "weights.bin"
+    path.write_bytes(data)
+    page = browsing.page
+    seen: list[str] = []
+    cut = {"done": False}
+
+    def network(route: Any) -> None:
+        request = route.request
+        seen.append(request.method)
+        if request.method == "PATCH" and seen.count("PATCH") == 2 and not cut["done"]:
+            cut["done"] = True
+            route.abort("connectionreset")  # the second part's connection drops
+        else:
+            route.continue_()
+
+    browsing.console.expected.append("ERR_CONNECTION_RESET")
+    browsing.sign_in("admin")
+    page.wait_for_url(site.url + "/")
+    browsing.go(f"/models/{pk}")
+    page.route("**/v1/uploads/**", network)
+    page.set_input_files("#upload-file", str(path))
+    page.click("[data-upload-start]")
+    page.wait_for_selector("text=The connection dropped; trying again")
+    # The person reloads the page meanwhile, and starts the same file again.
+    page.reload()
+    page.set_input_files("#upload-file", str(path))
+    page.click("[data-upload-start]")
+    page.wait_for_selector("text=Upload complete", timeout=60_000)
+    model = site.get(f"/pretrained-models/{pk}").json()
+    assert model["data_sha256"] == hashlib.sha256(data).hexdigest()
+    # One upload was created; the reload asked the server where it stood.
+    assert seen.count("POST") == 1 and "HEAD" in seen
+    assert seen.count("PATCH") == 4  # part 1, part 2 cut, then parts 2 and 3
