@@ -68,7 +68,9 @@ def template_globals(event: BeforeRender) -> None:
     event["is_admin"] = user is not None and is_admin(user)
     event["csrf_token"] = get_csrf_token(request)
     event["static"] = lambda path: request.static_path(STATIC + path)
-    event["notices"] = request.session.pop_flash(NOTICES)
+    session = request.session
+    # Popped only when there is one: popping rewrites the session's cookie.
+    event["notices"] = session.pop_flash(NOTICES) if session.peek_flash(NOTICES) else []
 
 
 def page_user(request: Request) -> User | None:

@@ -86,6 +86,15 @@ LABELS = {
 }
 
 
+# Help where the declaration's (written for API clients) does not suit a person.
+HELP = {
+    "metadata": "Free text: training settings, scores, anything worth knowing.",
+    "email": "Optional.",
+    "is_staff": "Admins manage models, frameworks, licences and users.",
+    "password": "Changing it signs the user out everywhere and revokes their tokens.",
+}
+
+
 @dataclass(frozen=True)
 class FormField:
     """How a declared field is asked for on a form."""
@@ -98,9 +107,16 @@ class FormField:
     max_length: int | None
 
 
-def form_fields(resource: Resource, *, creating: bool) -> list[FormField]:
-    """The writable fields of ``resource``, each with its widget."""
-    return [_form_field(f, creating) for f in resource.writable]
+def form_fields(
+    resource: Resource, *, creating: bool, first: tuple[str, ...] = ()
+) -> list[FormField]:
+    """The writable fields of ``resource``, each with its widget; those named
+    in ``first`` come first, in that order."""
+    fields = sorted(
+        resource.writable,
+        key=lambda f: first.index(f.name) if f.name in first else len(first),
+    )
+    return [_form_field(f, creating) for f in fields]
 
 
 def _form_field(declared: Field, creating: bool) -> FormField:
@@ -116,10 +132,14 @@ def _form_field(declared: Field, creating: bool) -> FormField:
         widget = "textarea"
     else:
         widget = "text"
-    help_text = declared.description.replace("`", "")
-    if declared.write_only and not creating:
+    # A choice explains itself; the declaration's words are for API clients.
+    help_text = "" if widget == "select" else declared.description.replace("`", "")
+    help_text = HELP.get(declared.name, help_text)
+    if declared.write_only and creating:
+        help_text = ""
+    elif declared.write_only:
         help_text = f"Leave empty to keep it. {help_text}".strip()
-    required = declared.required and (creating or not declared.write_only)
+    required = declared.required and not declared.blank and (creating or not declared.write_only)
     label = LABELS.get(declared.name, declared.name.replace("_", " ").capitalize())
     return FormField(declared.name, label, widget, required, help_text, declared.max_length)
 

@@ -26,6 +26,10 @@ def model_page(request: Request) -> dict[str, Any]:
     }
 
 
+# The model form asks for what names the model first.
+FORM_ORDER = ("name", "description", "framework", "domain", "licence", "url", "metadata")
+
+
 def _form_page(request: Request, form: FormState, pk: int | None = None) -> dict[str, Any]:
     """The create or edit form, with the records its choices offer."""
     services, actor = request.services, request.identity
@@ -36,7 +40,7 @@ def _form_page(request: Request, form: FormState, pk: int | None = None) -> dict
     }
     return {
         "form": form,
-        "fields": form_fields(PRETRAINED_MODEL, creating=pk is None),
+        "fields": form_fields(PRETRAINED_MODEL, creating=pk is None, first=FORM_ORDER),
         "choices": choices,
         "pk": pk,
         "model": services.models.retrieve(actor, pk) if pk is not None else None,
@@ -78,25 +82,22 @@ def update_model(request: Request) -> Any:
     return done(request, "pages.model", "Changes saved.", pk=pk)
 
 
+# The one-button actions on a model: the service's method, and what it did.
+ACTIONS = {
+    "pages.model_delete": ("soft_delete", "Model deleted; an admin may reinstate it."),
+    "pages.model_reinstate": ("reinstate", "Model reinstated."),
+    "pages.model_file_delete": ("delete_file", "File deleted."),
+}
+
+
 @view_config(route_name="pages.model_delete", request_method="POST")
-def soft_delete_model(request: Request) -> Any:
-    pk = path_pk(request)
-    request.services.models.soft_delete(request.identity, pk)
-    return done(request, "pages.model", "Model deleted; an admin may reinstate it.", pk=pk)
-
-
 @view_config(route_name="pages.model_reinstate", request_method="POST")
-def reinstate_model(request: Request) -> Any:
-    pk = path_pk(request)
-    request.services.models.reinstate(request.identity, pk)
-    return done(request, "pages.model", "Model reinstated.", pk=pk)
-
-
 @view_config(route_name="pages.model_file_delete", request_method="POST")
-def delete_model_file(request: Request) -> Any:
+def act_on_model(request: Request) -> Any:
+    method, notice = ACTIONS[request.matched_route.name]
     pk = path_pk(request)
-    request.services.models.delete_file(request.identity, pk)
-    return done(request, "pages.model", "File deleted.", pk=pk)
+    getattr(request.services.models, method)(request.identity, pk)
+    return done(request, "pages.model", notice, pk=pk)
 
 
 @view_config(route_name="pages.model_purge", request_method="GET", renderer="purge.jinja2")
