@@ -36,11 +36,6 @@ class ReadableResource(Generic[T]):
         require_authenticated(actor)
         return self._get(pk)
 
-    def authorise_change(self, actor: Actor) -> None:
-        """Raise unless ``actor`` may create and change these records (a
-        form asks before it is shown)."""
-        require_admin(actor)
-
     def for_change(self, actor: Actor, pk: int) -> T:
         """The record, for an actor about to change it."""
         require_admin(actor)

@@ -43,10 +43,6 @@ class Users:
             raise PermissionDenied()
         return existing(self.uow.users.get(pk))
 
-    def authorise_change(self, actor: Actor) -> None:
-        """Raise unless ``actor`` may create and change accounts."""
-        require_admin(actor)
-
     def for_change(self, actor: Actor, pk: int) -> User:
         """The account, for an admin about to change it."""
         require_admin(actor)
