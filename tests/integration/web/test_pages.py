@@ -4,7 +4,9 @@ the session cookie, CSRF, and the catalogue's search."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 import webtest
@@ -123,6 +125,16 @@ def test_a_password_change_a_new_role_or_deactivation_ends_the_session(
         api.app.patch_json(f"/v1/users/{pk}", change, headers=api.admin)
         client.get("/", status=303)
     alice.get("/", status=303)
+
+
+def test_a_session_ends_after_its_lifetime_without_a_request(
+    make_api: Callable[..., Api],
+) -> None:
+    api = make_api(session_lifetime=timedelta(seconds=1))
+    client = signed_in(api, "alice")
+    client.get("/", status=200)
+    time.sleep(2.1)
+    client.get("/", status=303)
 
 
 # -- CSRF ---------------------------------------------------------------------
