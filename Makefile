@@ -15,8 +15,8 @@ run: install
 	$(BIN)/pserve development.ini
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs
+	$(BIN)/ruff format --check src tests bench docs
 
 test: lint
 	$(BIN)/pytest

@@ -18,6 +18,7 @@ requires = [
     "tqdm>=4.66",
     "boto3>=1.34",
     "prometheus-client>=0.20",
+    "pyramid_jinja2>=2.10",
 ]
 
 tests_require = [
@@ -27,6 +28,7 @@ tests_require = [
     "openapi-spec-validator>=0.7",
     "schemathesis>=4.0",
     "moto[server]>=5.0",
+    "playwright>=1.40",
     "tuspy>=1.1",
 ]
 
@@ -41,6 +43,7 @@ setup(
     package_data={
         "adapters.sqlalchemy": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
         "domain.catalogue": ["*.json"],
+        "entrypoints.web.pages": ["templates/*.jinja2", "static/*"],
     },
     zip_safe=False,
     install_requires=requires,

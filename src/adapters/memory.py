@@ -23,6 +23,7 @@ from domain.clock import Clock, SystemClock
 from domain.errors import Busy, NotAuthenticated, NotFound, SourceUnavailable, TooLarge
 from domain.fields import Resource
 from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, Upload, User
+from domain.paging import Page, PageRequest
 from domain.ports import (
     BlobIndex,
     BlobStore,
@@ -170,6 +171,10 @@ class MemoryRepository(Generic[T]):
             if all(matches(x, e, self.accessors) for x in spec.expressions)
         ]
         return ordered(found, spec.order_by, self.accessors)
+
+    def page(self, spec: f.FilterSpec, request: PageRequest) -> Page[T]:
+        found = self.list(spec)
+        return Page(found[request.offset : request.offset + request.size], len(found), request)
 
     def _first(self, **wanted: Any) -> T | None:
         for entity in self.entities.values():

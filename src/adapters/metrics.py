@@ -100,6 +100,9 @@ class MeteredUsageLog(UsageLog):
     def figures(self) -> list[ModelUsage]:
         return self.inner.figures()
 
+    def figures_of(self, pk: int) -> ModelUsage:
+        return self.inner.figures_of(pk)
+
 
 class TransferMetrics(TransferEvents):
     """Counts the upstream transfers this process starts, stores and fails."""

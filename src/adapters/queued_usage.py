@@ -48,6 +48,10 @@ class QueuedUsageLog(UsageLog):
         self.flush(self.wait)
         return self.target.figures()
 
+    def figures_of(self, pk: int) -> ModelUsage:
+        self.flush(self.wait)
+        return self.target.figures_of(pk)
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record queued so far is written (or dropped);
         False if ``timeout`` seconds passed first."""

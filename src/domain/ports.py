@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 
 from domain.filters import FilterSpec
 from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, Upload, User
+from domain.paging import Page, PageRequest
 
 T = TypeVar("T")
 
@@ -40,6 +41,10 @@ class Repository(abc.ABC, Generic[T]):
     @abc.abstractmethod
     def list(self, spec: FilterSpec) -> list[T]:
         """Entities matching ``spec``, in its order (then by ``pk``)."""
+
+    @abc.abstractmethod
+    def page(self, spec: FilterSpec, request: PageRequest) -> Page[T]:
+        """One page of what ``list`` would return, and how many it would."""
 
 
 class UserRepository(Repository[User]):
@@ -468,3 +473,8 @@ class UsageLog(abc.ABC):
     def figures(self) -> list[ModelUsage]:
         """Every model with figures, by pk, then (``model_pk`` None) the sum
         of the hard-deleted models' figures if there are any."""
+
+    def figures_of(self, pk: int) -> ModelUsage:
+        """The figures of model ``pk`` (zeros when it has none)."""
+        found = (u for u in self.figures() if u.model_pk == pk)
+        return next(found, ModelUsage(pk))

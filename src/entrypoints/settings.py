@@ -37,6 +37,8 @@ class Settings:
     max_file_size: int = 20 * GIB
     access_lifetime: timedelta = ACCESS_LIFETIME
     refresh_lifetime: timedelta = REFRESH_LIFETIME
+    # A browser session of the pages ends after this long without a request.
+    session_lifetime: timedelta = timedelta(hours=8)
     auto_migrate: bool = False
     login_failures_per_username: int = LoginThrottle.per_username
     login_failures_per_address: int = LoginThrottle.per_address
@@ -84,6 +86,7 @@ INI_KEYS = {
     "max_file_size": "modelhub.max_file_size",
     "access_lifetime": "modelhub.access_token_lifetime",
     "refresh_lifetime": "modelhub.refresh_token_lifetime",
+    "session_lifetime": "modelhub.session_lifetime",
     "auto_migrate": "modelhub.auto_migrate",
     "login_failures_per_username": "modelhub.login_failures_per_username",
     "login_failures_per_address": "modelhub.login_failures_per_address",

@@ -28,6 +28,7 @@ from adapters.sqlalchemy.session import make_session_factory, tm_session
 from adapters.sqlalchemy.uow import SqlUnitOfWork
 from domain import filters as f
 from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, Upload, User
+from domain.paging import PageRequest
 from domain.ports import UnitOfWork
 from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
 from domain.services.seed import DOMAINS, LICENCES, seed
@@ -702,6 +703,27 @@ def test_model_filters_and_orderings(
     found = uow.models.list(spec)
     uow.abort()
     assert [m.pk for m in found] == catalogue.pks(expected), [m.name for m in found]
+
+
+def test_pages_of_a_listing(readonly: tuple[UnitOfWork, Catalogue]) -> None:
+    uow, catalogue = readonly
+    spec = f.parse_filter(
+        {
+            "expressions": [{"type": "exact", "field": "domain.name", "value": "ic"}],
+            "order_by": [{"field": "name"}],
+        },
+        PRETRAINED_MODEL.filters,
+    )
+    pages = [uow.models.page(spec, PageRequest(n, 2)) for n in (1, 2, 3)]
+    frameworks = uow.frameworks.page(f.FilterSpec(), PageRequest(2, 1))
+    uow.abort()
+    assert [[m.pk for m in p.items] for p in pages] == [
+        catalogue.pks([4, 1]),
+        catalogue.pks([5]),
+        [],
+    ]
+    assert {p.total for p in pages} == {3}
+    assert [m.name for m in frameworks.items] == ["TensorFlow"] and frameworks.total == 2
 
 
 def test_filters_on_the_other_repositories(uow: UnitOfWork, catalogue: Catalogue) -> None:

@@ -26,6 +26,7 @@ INTEGER_KEYS = [
     "modelhub.max_file_size",
     "modelhub.access_token_lifetime",
     "modelhub.refresh_token_lifetime",
+    "modelhub.session_lifetime",
     "modelhub.login_failures_per_username",
     "modelhub.login_failures_per_address",
     "modelhub.login_failure_window",
@@ -130,6 +131,7 @@ def test_values_given_replace_the_defaults() -> None:
         auto_migrate="yes",
         db_pool_timeout=" 4 ",
         upload_lifetime="3600",
+        session_lifetime="1800",
     )
 
     assert settings.max_file_size == 1024
@@ -137,6 +139,7 @@ def test_values_given_replace_the_defaults() -> None:
     assert settings.login_failure_window == timedelta(seconds=90)
     assert (settings.fetch_retries, settings.auto_migrate, settings.db_pool_timeout) == (7, True, 4)
     assert settings.upload_lifetime == timedelta(hours=1)
+    assert settings.session_lifetime == timedelta(minutes=30)
 
 
 @pytest.mark.parametrize("text", ["true", "On", "1", "YES"])

@@ -107,6 +107,8 @@ def test_increments_add_up_per_model(engine: Engine) -> None:
     log.served(1, 0, download=False)  # nothing: no row written
 
     assert log.figures() == [ModelUsage(1, 0, 0, 5), ModelUsage(2, 1, 140, 70)]
+    assert log.figures_of(2) == ModelUsage(2, 1, 140, 70)
+    assert log.figures_of(3) == ModelUsage(3)
     with engine.connect() as connection:
         assert (
             connection.scalar(
@@ -280,12 +282,14 @@ def test_the_queue_records_in_the_background_and_reads_what_was_queued(
     assert time.monotonic() - started < 0.1  # the caller never waits
     with caplog.at_level(logging.WARNING, logger="adapters.queued_usage"):
         assert log.figures() == [ModelUsage(1, 20, 200, 7)]
+    log.served(1, 5, download=False)
+    assert log.figures_of(1) == ModelUsage(1, 20, 205, 7)  # what was queued before
     assert "usage figures not recorded" in caplog.text
     assert target.threads == {"modelhub-usage"}
     log.close()
     log.served(1, 1, download=False)  # a new thread after close
     log.close()
-    assert target.figures() == [ModelUsage(1, 20, 201, 7)]
+    assert target.figures() == [ModelUsage(1, 20, 206, 7)]
 
 
 def test_closing_the_queue_writes_what_is_left() -> None:

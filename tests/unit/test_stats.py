@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from adapters.memory import MemoryUnitOfWork, MemoryUsageLog
-from domain.errors import Invalid, NotAuthenticated, PermissionDenied
+from domain.errors import Invalid, NotAuthenticated, NotFound, PermissionDenied
 from domain.model import PretrainedModel, User
 from domain.ports import ModelUsage
 from domain.services.pretrained_models import PretrainedModels
@@ -156,3 +156,17 @@ def test_the_fake_log_adds_up_per_model(usage: MemoryUsageLog) -> None:
     usage.served(2, 6, download=False)
     usage.fetched(2, 1)
     assert usage.figures() == [ModelUsage(1, 0, 0, 9), ModelUsage(2, 1, 11, 1)]
+
+
+def test_a_models_figures_are_shown_to_any_signed_in_user(
+    stats: Stats, usage: MemoryUsageLog, user: User, make_model: Any
+) -> None:
+    served, other = make_model("served"), make_model("other")
+    stats.count_response(served.pk, 100, 0, 100)
+    stats.count_response(served.pk, 100, 0, 40)
+    assert stats.of_model(user, served.pk) == ModelUsage(served.pk, 1, 140, 0)
+    assert stats.of_model(user, other.pk) == ModelUsage(other.pk)
+    with pytest.raises(NotAuthenticated):
+        stats.of_model(None, served.pk)
+    with pytest.raises(NotFound):
+        stats.of_model(user, 999)

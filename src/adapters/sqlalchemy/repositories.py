@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Table, case, exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, Table, case, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from adapters.sqlalchemy import tables as t
@@ -14,6 +14,7 @@ from adapters.sqlalchemy.session import dialect_name
 from domain import filters as f
 from domain.fields import Resource
 from domain.model import DataDomain, Framework, Licence, PretrainedModel, Upload, User
+from domain.paging import Page, PageRequest
 from domain.ports import (
     DomainRepository,
     FrameworkRepository,
@@ -65,8 +66,19 @@ class _SqlRepository(Generic[T]):
 
     def list(self, spec: f.FilterSpec) -> list[T]:
         """Entities matching ``spec`` in one query, in its order then by pk."""
-        statement = apply_spec(select(self.entity), spec, self._fields())
-        return list(self.session.scalars(statement))
+        return list(self.session.scalars(self._selection(spec)))
+
+    def page(self, spec: f.FilterSpec, request: PageRequest) -> Page[T]:
+        """One page in one query, and the count of the whole in another."""
+        selection = self._selection(spec)
+        counted = selection.order_by(None).with_only_columns(func.count(self.table.c.id))
+        total = self.session.scalar(counted) or 0
+        window = selection.offset(request.offset).limit(request.size)
+        return Page(list(self.session.scalars(window)), total, request)
+
+    def _selection(self, spec: f.FilterSpec) -> Select[Any]:
+        """The SELECT of the entities ``spec`` lists, in its order."""
+        return apply_spec(select(self.entity), spec, self._fields())
 
     def _fields(self) -> FieldMap:
         return resource_fields(self.resource, self.table.c)
@@ -107,7 +119,7 @@ class SqlLicences(_SqlRepository[Licence], LicenceRepository):
 class SqlModels(_SqlRepository[PretrainedModel], PretrainedModelRepository):
     entity, table, resource = PretrainedModel, t.pretrained_models, PRETRAINED_MODEL
 
-    def list(self, spec: f.FilterSpec) -> list[PretrainedModel]:
+    def _selection(self, spec: f.FilterSpec) -> Select[Any]:
         """Models matching ``spec``, with their related records, in one query.
 
         The related records are outer-joined once, under aliases that serve
@@ -123,8 +135,7 @@ class SqlModels(_SqlRepository[PretrainedModel], PretrainedModelRepository):
         for name, alias in related.items():
             attribute = getattr(PretrainedModel, name).of_type(alias)
             statement = statement.outerjoin(attribute).options(contains_eager(attribute))
-        fields = self._model_fields(related)
-        return list(self.session.scalars(apply_spec(statement, spec, fields)))
+        return apply_spec(statement, spec, self._model_fields(related))
 
     @staticmethod
     def _model_fields(related: dict[str, Any]) -> FieldMap:

@@ -77,6 +77,13 @@ class SqlUsageLog(UsageLog):
             )
         return per_model
 
+    def figures_of(self, pk: int) -> ModelUsage:
+        columns = [model_usage.c[name] for name in _FIGURES]
+        statement = select(*columns).where(model_usage.c.model_id == pk)
+        with self.engine.connect() as connection:
+            row = connection.execute(statement).first()
+        return ModelUsage(pk, *map(int, row)) if row is not None else ModelUsage(pk)
+
     def _add(self, pk: int, figures: tuple[int, int, int]) -> None:
         if not any(figures):
             return

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 from domain.errors import NotFound
 from domain.fields import Resource
 from domain.filters import parse_filter
-from domain.permissions import Actor, require_authenticated
+from domain.permissions import Actor, require_admin, require_authenticated
 from domain.ports import Repository
 
 T = TypeVar("T")
@@ -34,6 +34,11 @@ class ReadableResource(Generic[T]):
 
     def retrieve(self, actor: Actor, pk: int) -> T:
         require_authenticated(actor)
+        return self._get(pk)
+
+    def for_change(self, actor: Actor, pk: int) -> T:
+        """The record, for an actor about to change it."""
+        require_admin(actor)
         return self._get(pk)
 
     def _get(self, pk: int) -> T:

@@ -102,7 +102,13 @@ class Auth:
         self._decoy_hash: str | None = None
 
     def obtain(self, username: Any, password: Any, client: str | None = None) -> dict[str, str]:
-        """A token pair for valid credentials of an active user.
+        """A token pair for valid credentials of an active user (``sign_in``)."""
+        user = self.sign_in(username, password, client)
+        return {ACCESS: self._issue(user, ACCESS), REFRESH: self._issue(user, REFRESH)}
+
+    def sign_in(self, username: Any, password: Any, client: str | None = None) -> User:
+        """The active user whose credentials these are; their ``last_login``
+        is now.
 
         Failed attempts are counted per username and ``client`` address, and
         per ``client`` address; past the throttle's limits every attempt from
@@ -132,7 +138,14 @@ class Auth:
         if self.attempts is not None:
             self.attempts.clear(keys[0][0])  # this username at this address only
         user.last_login = self.clock.now()
-        return {ACCESS: self._issue(user, ACCESS), REFRESH: self._issue(user, REFRESH)}
+        return user
+
+    def resume(self, pk: Any, generation: Any) -> User:
+        """The active user ``pk`` of a session begun by ``sign_in`` in token
+        ``generation`` (``User.token_generation``): a password change, a
+        deactivation or a change of admin rights since ends the session, as
+        it revokes the user's tokens."""
+        return self._user_of({"upk": pk, "gen": generation})
 
     def refuse_login(self, error: Invalid, client: str | None = None) -> NoReturn:
         """Refuse a login whose input could not be read: it counts as a

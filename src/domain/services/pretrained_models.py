@@ -20,9 +20,11 @@ from domain.errors import (
 from domain.fields import Field
 from domain.filters import IsNull, parse_filter
 from domain.model import BlobRef, PretrainedModel
-from domain.permissions import Actor, is_system, require_admin, require_authenticated
+from domain.paging import Page
+from domain.permissions import Actor, is_admin, is_system, require_admin, require_authenticated
 from domain.ports import BlobStore, StagedBlob, UnitOfWork
 from domain.resources import PRETRAINED_MODEL
+from domain.search import ModelSearch
 from domain.services._base import existing
 from domain.services.licences import find_licence
 from domain.services.upstream import Arriving, Transfers, fetchable
@@ -68,9 +70,26 @@ class PretrainedModels:
             spec = spec.narrowed(IsNull("deletion_time"))
         return self.uow.models.list(spec)
 
+    def search(self, actor: Actor, search: ModelSearch) -> Page[PretrainedModel]:
+        """One page of the catalogue as a person searches it; soft-deleted
+        models are found by admins only."""
+        user = require_authenticated(actor)
+        return self.uow.models.page(search.spec(may_see_deleted=is_admin(user)), search.page)
+
     def retrieve(self, actor: Actor, pk: int) -> PretrainedModel:
         require_authenticated(actor)
         return self._get(pk)
+
+    def authorise_change(self, actor: Actor) -> None:
+        """Raise unless ``actor`` may create and change models (a form asks
+        before it is shown)."""
+        require_admin(actor)
+
+    def for_change(self, actor: Actor, pk: int, *, writable: bool = True) -> PretrainedModel:
+        """The model, for an admin about to change it; with ``writable``, one
+        that is not soft-deleted (read-only until reinstated: ``Conflict``)."""
+        require_admin(actor)
+        return self._get_writable(pk) if writable else self._get(pk)
 
     def create(
         self, actor: Actor, data: Mapping[str, Any], *, pk: int | None = None

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import Invalid
-from domain.permissions import Actor, require_admin
-from domain.ports import UnitOfWork, UsageLog
+from domain.permissions import Actor, require_admin, require_authenticated
+from domain.ports import ModelUsage, UnitOfWork, UsageLog
+from domain.services._base import existing
 
 DEFAULT_TOP = 10
 MAX_TOP = 1000
@@ -91,6 +92,14 @@ class Stats:
             bytes_fetched=sum(u.bytes_fetched for u in figures),
             models=models,
         )
+
+    def of_model(self, actor: Actor, pk: int) -> ModelUsage:
+        """What was served of model ``pk``'s file and fetched for it, as any
+        signed-in user may see it beside the model (as a public registry
+        shows a model's downloads)."""
+        require_authenticated(actor)
+        existing(self.uow.models.get(pk))
+        return self.usage.figures_of(pk)
 
     def count_response(self, pk: int, size: int, start: int, sent: int) -> None:
         """Count a response of model ``pk``'s file of ``size`` bytes, which

@@ -43,6 +43,11 @@ class Users:
             raise PermissionDenied()
         return existing(self.uow.users.get(pk))
 
+    def for_change(self, actor: Actor, pk: int) -> User:
+        """The account, for an admin about to change it."""
+        require_admin(actor)
+        return existing(self.uow.users.get(pk))
+
     def get_by_username(self, actor: Actor, username: str) -> User:
         user = require_authenticated(actor)
         if not is_admin(user) and user.username != username:

@@ -14,11 +14,14 @@ from pyramid.tweens import INGRESS
 
 from entrypoints.bootstrap import Registry, Services
 from entrypoints.settings import integer, load_settings
-from entrypoints.web.security import BearerTokenSecurityPolicy
+from entrypoints.web.csrf import HEADER, csrf_applies
+from entrypoints.web.security import TokenOrSessionSecurityPolicy
+from entrypoints.web.sessions import Sessions
 
 log = logging.getLogger(__name__)
 
 REGISTRY_KEY = "modelhub.registry"
+SESSIONS_KEY = "modelhub.sessions"
 
 
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
@@ -67,11 +70,16 @@ def make_app(registry: Registry, settings: dict[str, Any] | None = None) -> Rout
         config.include("pyramid_tm")
         # Above everything, so it sees every answer, the exception views' too.
         config.add_tween("entrypoints.web.observe.observe_tween_factory", under=INGRESS)
-        config.set_security_policy(BearerTokenSecurityPolicy())
+        sessions = Sessions(registry.settings.jwt_key, registry.settings.session_lifetime)
+        config.registry[SESSIONS_KEY] = sessions
+        config.set_session_factory(sessions)
+        config.set_security_policy(TokenOrSessionSecurityPolicy())
+        config.set_default_csrf_options(require_csrf=True, header=HEADER, callback=csrf_applies)
         config.add_request_method(request_services, "services", reify=True)
         config.include("entrypoints.web.routes")
         config.scan("entrypoints.web.views")
         config.scan("entrypoints.web.errors")
+        config.include("entrypoints.web.pages")
         return config.make_wsgi_app()
 
 

@@ -17,6 +17,8 @@ from domain.errors import Invalid, NotAuthenticated
 from entrypoints.web.routes import ROUTES
 
 MAX_JSON_BODY = 1024 * 1024
+# A page's form (a model's fields, a sign-in): a few KiB in practice.
+MAX_FORM_BODY = 64 * 1024
 
 
 def json_body(request: Request, *, optional: bool = False) -> Any:

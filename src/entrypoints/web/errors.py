@@ -48,7 +48,7 @@ def json_error(request: Request, status: int, body: object) -> Response:
 
 @exception_view_config(errors.DomainError)
 def domain_error(exc: errors.DomainError, request: Request) -> Response:
-    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    status = status_of(exc)
     if isinstance(exc, errors.Invalid) and exc.fields:
         body: object = exc.fields
     else:
@@ -106,13 +106,23 @@ LOGGED_MESSAGE = 2000
 
 @exception_view_config(Exception)
 def server_error(exc: Exception, request: Request) -> Response:
+    log_unhandled(exc, request)
+    return json_error(request, 500, {"detail": "A server error occurred."})
+
+
+def log_unhandled(exc: Exception, request: Request) -> None:
+    """Log a bug's traceback on the server (the client never sees it)."""
     log.error(
         "unhandled error on %s %s\n%s",
         request.method,
         request.environ.get("PATH_INFO", "")[:200],
         bounded_traceback(exc),
     )
-    return json_error(request, 500, {"detail": "A server error occurred."})
+
+
+def status_of(exc: errors.DomainError) -> int:
+    """The HTTP status of a domain error."""
+    return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
 
 
 def bounded_traceback(exc: BaseException) -> str:

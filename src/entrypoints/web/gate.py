@@ -7,9 +7,10 @@ server hands it over without the body), so the status and JSON are the app's
 own; the gate only spares the server from reading gigabytes first.
 
 The gate resolves the request against the app's own routes and views and the
-route table of ``entrypoints.web.routes``, and checks tokens by signature,
-expiry and claims only: it never touches the database, since it runs in the
-server's I/O thread.
+route table of ``entrypoints.web.routes``, and checks credentials (access
+tokens, and session cookies with their CSRF token) by signature, expiry and
+claims only: it never touches the database, since it runs in the server's
+I/O thread. A route outside that table is a page, whose forms are small.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from dataclasses import dataclass
 from pyramid.interfaces import IRoutesMapper
 from pyramid.registry import Registry as PyramidRegistry
 
-from domain.errors import NotAuthenticated
-from domain.services.auth import ACCESS, TokenCheck
-from entrypoints.web import REGISTRY_KEY
-from entrypoints.web.bodies import MAX_JSON_BODY
+from domain.services.auth import TokenCheck
+from entrypoints.web import REGISTRY_KEY, SESSIONS_KEY
+from entrypoints.web.bodies import MAX_FORM_BODY, MAX_JSON_BODY
+from entrypoints.web.credentials import HeaderCredentials, Presented
 from entrypoints.web.routes import ROUTES, view_methods
-from entrypoints.web.security import bearer_token
 from entrypoints.web.uploads import MULTIPART_FRAMING, least_file_size
 
 # The only methods whose views read a body.
@@ -57,7 +57,8 @@ class BodyGate:
 
     def __init__(self, registry: PyramidRegistry) -> None:
         composition = registry[REGISTRY_KEY]
-        self.tokens = TokenCheck(composition.signer, composition.clock)
+        tokens = TokenCheck(composition.signer, composition.clock)
+        self.credentials = HeaderCredentials(tokens, registry[SESSIONS_KEY])
         self.max_file_size: int | None = composition.settings.max_file_size
         mapper = registry.queryUtility(IRoutesMapper)
         self._routes = [
@@ -83,14 +84,17 @@ class BodyGate:
             return WITHHOLD  # answered without reading a body
         route = ROUTES.get(resolved.name)
         if route is None:
-            return Decision(withhold=False)  # not ours to judge
-        token = _bearer(headers.get("AUTHORIZATION", ""))
+            # A page's form: refused unless its length is declared and small.
+            if length is None or length > MAX_FORM_BODY:
+                return WITHHOLD
+            return Decision(withhold=False, limit=MAX_FORM_BODY)
+        presented = Presented.from_server(headers)
         if route.upload == method:
-            if self.tokens.denies_admin(token):
+            if self.credentials.denies_admin(presented):
                 return WITHHOLD  # 401 or 403 before the file is read
             return self._upload(headers.get("CONTENT_TYPE", ""), length)
-        if not route.public and not self._valid_access(token):
-            return WITHHOLD  # 401 before the body is read
+        if not route.public and not self.credentials.may_call(presented):
+            return WITHHOLD  # 401 (or 400 for a missing CSRF token) before the body is read
         if length is not None and length > MAX_JSON_BODY:
             return WITHHOLD  # 400 from the declared length
         return Decision(withhold=False, limit=MAX_JSON_BODY)
@@ -114,21 +118,4 @@ class BodyGate:
         for match, resolved in self._routes:
             if match(path) is not None:
                 return resolved
-        return None
-
-    def _valid_access(self, token: str | None) -> bool:
-        """Whether ``token`` is a valid access token by signature, expiry and
-        type; revocation needs the database: the app checks it."""
-        try:
-            self.tokens.claims(token, ACCESS)
-        except NotAuthenticated:
-            return False
-        return True
-
-
-def _bearer(header: str) -> str | None:
-    """The token the security policy would read (None: absent or malformed)."""
-    try:
-        return bearer_token(header)
-    except NotAuthenticated:
         return None

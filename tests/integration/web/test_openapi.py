@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT202012
 
 from domain import filters
 from entrypoints.web.openapi import build_document, canonical_path
+from entrypoints.web.pages.routes import PAGE_ROUTES
 from entrypoints.web.routes import ROUTES, SLASH, Route
 from tests.integration.web.conftest import PASSWORDS, Api
 
@@ -61,12 +62,15 @@ def test_a_broken_document_fails_validation(document: dict[str, Any]) -> None:
 
 
 def served_operations(registry: Registry) -> set[tuple[str, str]]:
-    """(path, method) of every view bound to a route, found by introspection
-    (as ``routes.view_methods`` does); a view for any method shows as ``*``."""
+    """(path, method) of every view bound to a route but the web pages' and
+    their static files' (HTML for people, not the API), found by introspection (as
+    ``routes.view_methods`` does); a view for any method shows as ``*``."""
     introspector = registry.introspector
     served = set()
     for route in introspector.get_category("routes"):
         introspectable = route["introspectable"]
+        if introspectable["name"] in PAGE_ROUTES or introspectable["name"].startswith("__"):
+            continue
         path = canonical_path(introspectable["pattern"].removesuffix(SLASH))
         for related in introspector.related(introspectable):
             if related.category_name != "views":

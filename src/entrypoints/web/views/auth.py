@@ -8,8 +8,9 @@ from pyramid.view import view_config
 
 from domain.errors import Invalid, NotAuthenticated, PermissionDenied
 from domain.services.auth import ACCESS, TokenCheck
-from entrypoints.web import REGISTRY_KEY
+from entrypoints.web import REGISTRY_KEY, SESSIONS_KEY
 from entrypoints.web.bodies import validated
+from entrypoints.web.credentials import HeaderCredentials, Presented
 from entrypoints.web.schemas import ObtainBody, RefreshBody, VerifyBody
 from entrypoints.web.security import bearer_token
 
@@ -39,14 +40,20 @@ def verify(request: Request) -> dict:
 
 @view_config(route_name="auth.check_upload", request_method="GET")
 def check_upload(request: Request) -> Response:
-    """204 when the Bearer token may upload a model file, as the server's body
-    gate judges it: a valid access token of an admin (signature, expiry and
-    claims; no database). For a reverse proxy's ``auth_request``."""
-    token = bearer_token(request.headers.get("Authorization"))
-    if token is None:
-        raise NotAuthenticated()
+    """204 when the caller may upload a model file, as the server's body gate
+    judges it from the headers (``entrypoints.web.credentials``): an admin's
+    valid access token, or an admin's session cookie with its CSRF token. For
+    a reverse proxy's ``auth_request``."""
     composition = request.registry[REGISTRY_KEY]
     tokens = TokenCheck(composition.signer, composition.clock)
-    if tokens.claims(token, ACCESS).get("adm") is False:
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is not None:
+        # Checked here for the token's own message (expired, wrong type...).
+        tokens.claims(token, ACCESS)
+    presented = Presented.from_request(request)
+    credentials = HeaderCredentials(tokens, request.registry[SESSIONS_KEY])
+    if not credentials.may_call(presented):
+        raise NotAuthenticated()
+    if credentials.denies_admin(presented):
         raise PermissionDenied()
     return Response(status=204)
