@@ -128,8 +128,6 @@ class FileBlobStore(BlobStore):
             spooled.file.seek(0)
             digest = hashlib.file_digest(spooled.file, "sha256")  # type: ignore[arg-type]
             size = spooled.file.tell()
-            if max_size is not None and size > max_size:
-                raise TooLarge.over_limit(max_size)
             with no_space_is_full():
                 os.fsync(spooled.file.fileno())
         except BaseException:

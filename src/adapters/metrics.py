@@ -53,7 +53,7 @@ class Metrics:
         )
         self.bytes_received = Counter(
             "modelhub_upload_bytes_received",
-            "Bytes of model files uploaded (the Content-Length of uploads answered 2xx).",
+            "Bytes of model files uploaded: the bodies of uploads and upload parts answered 2xx.",
             registry=r,
         )
         self.downloads_in_progress = Gauge(
