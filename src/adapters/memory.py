@@ -46,6 +46,7 @@ from domain.ports import (
     UsageLog,
     UserRepository,
 )
+from domain.records import ModelRecord
 from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
 from domain.transfer import CHUNK_SIZE
 
@@ -224,6 +225,13 @@ class MemoryLicences(MemoryRepository[Licence], LicenceRepository):
 class MemoryModels(MemoryRepository[PretrainedModel], PretrainedModelRepository):
     def __init__(self) -> None:
         super().__init__(PRETRAINED_MODEL)
+
+    def records(self, spec: f.FilterSpec) -> list[ModelRecord]:
+        return [ModelRecord.of(m) for m in self.list(spec)]
+
+    def record(self, pk: int) -> ModelRecord | None:
+        model = self.get(pk)
+        return ModelRecord.of(model) if model is not None else None
 
     def get_for_update(self, pk: int) -> PretrainedModel | None:
         return self.get(pk)  # one thread: nothing to lock

@@ -77,6 +77,15 @@ class Licence:
 SUBDESCRIPTOR_TYPES = ("domains", "permissions", "limitations", "conditions")
 
 
+def data_state_of(data_sha256: str | None, fetch_owner: str | None, source: str | None) -> str:
+    """Where a model's file is: ``local``, ``fetching``, ``remote`` or ``none``."""
+    if data_sha256 is not None:
+        return "local"
+    if fetch_owner is not None:
+        return "fetching"
+    return "remote" if source is not None else "none"
+
+
 @dataclass(eq=False)
 class PretrainedModel:
     name: str
@@ -113,11 +122,7 @@ class PretrainedModel:
     def data_state(self) -> str:
         """``local`` (stored here), ``fetching``, ``remote`` (a source not
         fetched yet) or ``none``."""
-        if self.data_sha256 is not None:
-            return "local"
-        if self.fetch_owner is not None:
-            return "fetching"
-        return "remote" if self.source is not None else "none"
+        return data_state_of(self.data_sha256, self.fetch_owner, self.source)
 
     @property
     def data(self) -> bool:

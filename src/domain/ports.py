@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 from domain.filters import FilterSpec
 from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, Upload, User
 from domain.paging import Page, PageRequest
+from domain.records import ModelRecord
 
 T = TypeVar("T")
 
@@ -68,6 +69,15 @@ class LicenceRepository(Repository[Licence]):
 
 
 class PretrainedModelRepository(Repository[PretrainedModel]):
+    @abc.abstractmethod
+    def records(self, spec: FilterSpec) -> list[ModelRecord]:
+        """What ``list`` would return, as records: the same models in the
+        same order, read without loading entities."""
+
+    @abc.abstractmethod
+    def record(self, pk: int) -> ModelRecord | None:
+        """The record of model ``pk`` (what ``get`` would return)."""
+
     @abc.abstractmethod
     def get_for_update(self, pk: int) -> PretrainedModel | None:
         """The model as committed now, its row locked until the unit of work

@@ -25,7 +25,13 @@ from adapters.source_server import HttpSourceServer
 from adapters.sqlalchemy.attempts import SqlAttemptLog
 from adapters.sqlalchemy.migrate import current_revision, head_revision, upgrade
 from adapters.sqlalchemy.orm import start_mappers
-from adapters.sqlalchemy.session import PoolSize, make_engine, make_session_factory, tm_session
+from adapters.sqlalchemy.session import (
+    PoolSize,
+    make_engine,
+    make_read_session_factory,
+    make_session_factory,
+    tm_session,
+)
 from adapters.sqlalchemy.uow import SqlUnitOfWork
 from adapters.sqlalchemy.usage import SqlUsageLog
 from adapters.tokens import JwtTokenSigner
@@ -98,6 +104,7 @@ class Registry:
             PoolSize(settings.db_pool_size, timeout=settings.db_pool_timeout),
         )
         self.session_factory: sessionmaker[Session] = make_session_factory(self.engine)
+        self.read_session_factory = make_read_session_factory(self.engine)
         self.store = store or _blob_store(settings)
         self.hasher = hasher or Argon2PasswordHasher()
         self.signer = signer or JwtTokenSigner(settings.jwt_key)
@@ -161,8 +168,14 @@ class Registry:
         s = self.settings
         return PretrainedModels(uow, self.store, self.clock, s.max_file_size, self.transfers)
 
-    def unit_of_work(self, transaction_manager: transaction.TransactionManager) -> SqlUnitOfWork:
-        """A unit of work on a new session joined to ``transaction_manager``."""
+    def unit_of_work(
+        self, transaction_manager: transaction.TransactionManager, *, read_only: bool = False
+    ) -> SqlUnitOfWork:
+        """A unit of work on a new session joined to ``transaction_manager``;
+        ``read_only``, on a session that reads outside any transaction and
+        refuses to write."""
+        if read_only:
+            return SqlUnitOfWork(self.read_session_factory(), transaction_manager)
         session = tm_session(self.session_factory, transaction_manager)
         return SqlUnitOfWork(session, transaction_manager)
 

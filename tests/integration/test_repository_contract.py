@@ -30,6 +30,7 @@ from domain import filters as f
 from domain.model import BlobRef, DataDomain, Framework, Licence, PretrainedModel, Upload, User
 from domain.paging import PageRequest
 from domain.ports import UnitOfWork
+from domain.records import ModelRecord
 from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
 from domain.services.seed import DOMAINS, LICENCES, seed
 from tests.integration.sql_databases import (
@@ -701,8 +702,11 @@ def test_model_filters_and_orderings(
     raw, expected = case
     spec = f.parse_filter(raw(catalogue), PRETRAINED_MODEL.filters)
     found = uow.models.list(spec)
+    shown = [ModelRecord.of(m) for m in found]
+    records = uow.models.records(spec)
     uow.abort()
     assert [m.pk for m in found] == catalogue.pks(expected), [m.name for m in found]
+    assert records == shown
 
 
 def test_pages_of_a_listing(readonly: tuple[UnitOfWork, Catalogue]) -> None:
@@ -924,10 +928,24 @@ def test_filterable_fields_filter_and_order_on_every_backend(
                 "expressions": [{"type": "isnull", "field": name, "invert": True}],
                 "order_by": [{"field": name, "ascending": False}],
             }
-            found = repository.list(f.parse_filter(raw, resource.filters))
+            spec = f.parse_filter(raw, resource.filters)
+            found = repository.list(spec)
             assert {e.pk for e in found} == {e.pk for e in everything if value(e) is not None}
             values = [value(e) for e in found]
             assert values == sorted(values, reverse=True), (resource.name, name)
+            if resource is PRETRAINED_MODEL:
+                assert uow.models.records(spec) == [ModelRecord.of(m) for m in found], name
+    uow.abort()
+
+
+def test_a_model_record_shows_what_the_entity_holds(
+    readonly: tuple[UnitOfWork, Catalogue],
+) -> None:
+    uow, catalogue = readonly
+    for model in catalogue.models:
+        assert model.pk is not None
+        assert uow.models.record(model.pk) == ModelRecord.of(model)
+    assert uow.models.record(max(m.pk or 0 for m in catalogue.models) + 1) is None
     uow.abort()
 
 
@@ -1057,8 +1075,10 @@ def test_listing_models_costs_one_query_whatever_their_number(
     with QueryCounter(sql_engine) as many:
         found = sql_uow.models.list(spec)
         _touch(found)
+    with QueryCounter(sql_engine) as records:
+        assert len(sql_uow.models.records(spec)) == 23
     assert len(found) == 23
-    assert few.count == many.count == 1
+    assert few.count == many.count == records.count == 1
 
 
 def test_getting_a_model_loads_its_relations_at_once(

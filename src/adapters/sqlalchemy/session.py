@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ import transaction
 import zope.sqlalchemy
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
@@ -18,6 +20,7 @@ from domain.errors import Unavailable
 
 _ZOPE_EVENTS = "modelhub.zope_events"
 _WROTE = "modelhub.wrote"
+_READ_ONLY = "modelhub.read_only"
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,44 @@ def make_engine(url: str, pool: PoolSize | None = None, **kwargs: Any) -> Engine
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
     else:
-        if backend == "postgresql":
-            kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "checkin", _note_checkin)
+        event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
     event.listen(engine, "handle_error", _unavailable)
     return engine
+
+
+# A pooled connection left unused longer than this is tested before it is
+# handed out. One in steady use is not: a server restart that drops it is
+# noticed by the statement that fails (``_unavailable``), and the pool then
+# replaces every connection older than that failure. SQLAlchemy's
+# ``pool_pre_ping`` would test every checkout, one more round trip for each
+# request, which costs a busy server more than any query it runs.
+IDLE_BEFORE_PING = 2.0  # seconds
+_CHECKED_IN = "modelhub.checked_in"
+
+
+def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Dialect) -> Callable[[Any, ConnectionPoolEntry, Any], None]:
+    """A checkout listener that tests a connection idle too long. A dead one
+    is handled as ``pool_pre_ping`` handles it: ``InvalidatePoolError`` makes
+    the pool discard it and every connection as old, and connect anew."""
+
+    def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is None or time.monotonic() - checked_in < IDLE_BEFORE_PING:
+            return  # new, or in steady use
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise sa_exc.InvalidatePoolError() from error
+        if not alive:
+            raise sa_exc.InvalidatePoolError()
+
+    return checkout
 
 
 class _Pool(QueuePool):
@@ -111,6 +147,25 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that only read, each statement on its own outside any
+    transaction: no ``BEGIN`` and no ``COMMIT``, two round trips fewer for a
+    request that only reads. They refuse to write (``ReadOnlySession``)."""
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    factory = sessionmaker(bind=autocommit, expire_on_commit=False, info={_READ_ONLY: True})
+    event.listen(factory, "before_flush", _refuse_flush)
+    return factory
+
+
+class ReadOnlySession(RuntimeError):
+    """A write through a session of ``make_read_session_factory``."""
+
+
+def _refuse_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySession("this unit of work only reads")
+
+
 def tm_session(
     session_factory: sessionmaker[Session],
     transaction_manager: transaction.TransactionManager,
@@ -138,6 +193,8 @@ def mark_changed(session: Session) -> None:
     """Tell the transaction manager that Core statements wrote through
     ``session``: zope.sqlalchemy only notices ORM flushes and ORM DML by
     itself, and would otherwise roll such a transaction back as read-only."""
+    if session.info.get(_READ_ONLY):
+        raise ReadOnlySession("this unit of work only reads")
     session.info[_WROTE] = True
     events = session.info.get(_ZOPE_EVENTS)
     if events is not None:

@@ -23,7 +23,9 @@ from domain.ports import UnitOfWork
 class SqlUnitOfWork(UnitOfWork):
     """Repositories over ``session``; the transaction manager owns the
     transaction (``pyramid_tm`` in the web app, a ``with`` block in scripts).
-    The session should come from ``session.tm_session`` on that manager."""
+    The session comes from ``session.tm_session`` on that manager, or, for a
+    unit of work that only reads, from ``session.make_read_session_factory``
+    (then in no transaction of the manager's)."""
 
     def __init__(
         self, session: Session, transaction_manager: transaction.TransactionManager
@@ -58,6 +60,7 @@ class SqlUnitOfWork(UnitOfWork):
             return
         self.transaction_manager.abort()
         self.transaction_manager.begin()
+        self.session.close()  # a session in no transaction of the manager's too
 
     def commit(self) -> None:
         """Commit, then go on in a new transaction (as the in-memory fake does)."""

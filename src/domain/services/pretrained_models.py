@@ -18,11 +18,12 @@ from domain.errors import (
     UnsupportedFileType,
 )
 from domain.fields import Field
-from domain.filters import IsNull, parse_filter
+from domain.filters import FilterSpec, IsNull, parse_filter
 from domain.model import BlobRef, PretrainedModel
 from domain.paging import Page
 from domain.permissions import Actor, is_admin, is_system, require_admin, require_authenticated
 from domain.ports import BlobStore, StagedBlob, UnitOfWork
+from domain.records import ModelRecord
 from domain.resources import PRETRAINED_MODEL
 from domain.search import ModelSearch
 from domain.services._base import existing
@@ -64,11 +65,11 @@ class PretrainedModels:
 
     def list(self, actor: Actor, raw_filter: Any = None) -> list[PretrainedModel]:
         """Models matching the filter; soft-deleted ones only on request."""
-        require_authenticated(actor)
-        spec = parse_filter(raw_filter, PRETRAINED_MODEL.filters)
-        if not spec.include_inactive:
-            spec = spec.narrowed(IsNull("deletion_time"))
-        return self.uow.models.list(spec)
+        return self.uow.models.list(self._listed(actor, raw_filter))
+
+    def list_records(self, actor: Actor, raw_filter: Any = None) -> list[ModelRecord]:
+        """What ``list`` finds, as records: what a client is shown."""
+        return self.uow.models.records(self._listed(actor, raw_filter))
 
     def search(self, actor: Actor, search: ModelSearch) -> Page[PretrainedModel]:
         """One page of the catalogue as a person searches it; soft-deleted
@@ -79,6 +80,11 @@ class PretrainedModels:
     def retrieve(self, actor: Actor, pk: int) -> PretrainedModel:
         require_authenticated(actor)
         return self._get(pk)
+
+    def retrieve_record(self, actor: Actor, pk: int) -> ModelRecord:
+        """What ``retrieve`` finds, as a record: what a client is shown."""
+        require_authenticated(actor)
+        return existing(self.uow.models.record(pk))
 
     def authorise_change(self, actor: Actor) -> None:
         """Raise unless ``actor`` may create and change models (a form asks
@@ -339,6 +345,13 @@ class PretrainedModels:
         return self.list(actor, spec)
 
     # -- helpers ----------------------------------------------------------
+
+    def _listed(self, actor: Actor, raw_filter: Any) -> FilterSpec:
+        require_authenticated(actor)
+        spec = parse_filter(raw_filter, PRETRAINED_MODEL.filters)
+        if not spec.include_inactive:
+            spec = spec.narrowed(IsNull("deletion_time"))
+        return spec
 
     def _get(self, pk: int) -> PretrainedModel:
         return existing(self.uow.models.get(pk))

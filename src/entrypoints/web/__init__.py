@@ -15,6 +15,7 @@ from pyramid.tweens import INGRESS
 from entrypoints.bootstrap import Registry, Services
 from entrypoints.settings import integer, load_settings
 from entrypoints.web.csrf import HEADER, csrf_applies
+from entrypoints.web.reads import reads_only
 from entrypoints.web.security import TokenOrSessionSecurityPolicy
 from entrypoints.web.sessions import Sessions
 
@@ -76,6 +77,7 @@ def make_app(registry: Registry, settings: dict[str, Any] | None = None) -> Rout
         config.set_security_policy(TokenOrSessionSecurityPolicy())
         config.set_default_csrf_options(require_csrf=True, header=HEADER, callback=csrf_applies)
         config.add_request_method(request_services, "services", reify=True)
+        config.include("entrypoints.web.reads")
         config.include("entrypoints.web.routes")
         config.scan("entrypoints.web.views")
         config.scan("entrypoints.web.errors")
@@ -86,6 +88,6 @@ def make_app(registry: Registry, settings: dict[str, Any] | None = None) -> Rout
 def request_services(request: Request) -> Services:
     """The services on a session joined to this request's transaction."""
     registry: Registry = request.registry[REGISTRY_KEY]
-    uow = registry.unit_of_work(request.tm)
+    uow = registry.unit_of_work(request.tm, read_only=reads_only(request))
     request.add_finished_callback(lambda _request: uow.session.close())
     return registry.services(uow)

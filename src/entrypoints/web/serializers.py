@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.model import DataDomain, Framework, Licence, PretrainedModel, User
+from domain.records import ModelRecord
 from domain.services.stats import Savings
 
 
@@ -36,25 +37,30 @@ def licence_json(licence: Licence) -> dict[str, Any]:
     }
 
 
-def model_json(model: PretrainedModel) -> dict[str, Any]:
+def model_json(model: PretrainedModel | ModelRecord) -> dict[str, Any]:
+    record = model if isinstance(model, ModelRecord) else ModelRecord.of(model)
     return {
-        "pk": model.pk,
-        "framework": framework_json(model.framework),
-        "domain": model.domain.description,
-        "licence": model.licence.name,
-        "data": model.data,
-        "creator": model.creator.pk if model.creator is not None else None,
-        "creation_time": timestamp(model.creation_time),
-        "deletion_time": timestamp(model.deletion_time),
-        "url": model.url,
-        "description": model.description,
-        "name": model.name,
-        "metadata": model.metadata,
-        "data_size": model.data_size,
-        "data_sha256": model.data_sha256,
-        "source": model.source,
-        "source_sha256": model.source_sha256,
-        "data_state": model.data_state,
+        "pk": record.pk,
+        "framework": {
+            "pk": record.framework_pk,
+            "name": record.framework_name,
+            "version": record.framework_version,
+        },
+        "domain": record.domain_description,
+        "licence": record.licence_name,
+        "data": record.data,
+        "creator": record.creator_pk,
+        "creation_time": timestamp(record.creation_time),
+        "deletion_time": timestamp(record.deletion_time),
+        "url": record.url,
+        "description": record.description,
+        "name": record.name,
+        "metadata": record.metadata,
+        "data_size": record.data_size,
+        "data_sha256": record.data_sha256,
+        "source": record.source,
+        "source_sha256": record.source_sha256,
+        "data_state": record.data_state,
     }
 
 

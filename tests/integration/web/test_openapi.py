@@ -112,6 +112,7 @@ def test_an_undocumented_route_or_method_is_caught(document: dict[str, Any]) -> 
 
     with Configurator() as config:
         config.include("entrypoints.web.routes")
+        config.include("entrypoints.web.reads")
         config.scan("entrypoints.web.views")
         config.add_route("undocumented", "/v1/undocumented" + SLASH)
         config.add_view(_undocumented_view, route_name="undocumented", request_method="GET")

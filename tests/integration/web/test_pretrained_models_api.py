@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
+
+import pytest
 
 from tests.integration.web.conftest import MAX_FILE_SIZE, Api
 
@@ -287,3 +290,35 @@ def test_trailing_slash_is_optional(api: Api) -> None:
     model = api.model()
     assert api.app.post(BASE + "/list/", headers=api.user).json[0]["pk"] == model["pk"]
     assert api.app.get(BASE + f"/{model['pk']}/", headers=api.user).json == model
+
+
+def test_listing_and_retrieving_read_outside_a_transaction(
+    any_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The views that only read run on a read-only unit of work (no BEGIN or
+    COMMIT, and a write would fail), the others on a transaction."""
+    api = any_api
+    pk = api.model()["pk"]
+    framework = api.framework("onnx", "1.16")["pk"]
+    kinds: list[bool] = []
+    unit_of_work = api.registry.unit_of_work
+
+    def recorded(manager: Any, *, read_only: bool = False) -> Any:
+        kinds.append(read_only)
+        return unit_of_work(manager, read_only=read_only)
+
+    monkeypatch.setattr(api.registry, "unit_of_work", recorded)
+    reads = [
+        lambda: api.app.get(f"{BASE}/{pk}", headers=api.user),
+        lambda: api.app.post_json(f"{BASE}/list", {}, headers=api.user),
+        lambda: api.app.get(f"/v1/frameworks/{framework}", headers=api.user),
+        lambda: api.app.post_json("/v1/licences/list", {}, headers=api.user),
+        lambda: api.app.post_json("/v1/users/list", {}, headers=api.admin),
+    ]
+    for read in reads:
+        assert read().status_int == 200
+    assert kinds == [True] * len(reads)
+    kinds.clear()
+    api.app.patch_json(f"{BASE}/{pk}", {"description": "new"}, headers=api.admin)
+    assert kinds == [False]
+    assert api.app.get(f"{BASE}/{pk}", headers=api.user).json["description"] == "new"

@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from webob import Request
 
+from adapters.sqlalchemy import session as sessions
 from entrypoints.settings import load_settings
 from entrypoints.web import server_threads
 from tests.integration.web.conftest import Api, _build_api, _fresh_postgres
@@ -211,6 +213,23 @@ def test_a_database_restart_answers_503_then_recovers(proxied: tuple[Api, Proxy]
 
     proxy.start()
     assert api.app.get(f"{BASE}/{pk}", headers=api.user).json["data_size"] == len(b"old weights")
+
+
+@pytest.mark.postgresql
+def test_a_database_restart_while_idle_costs_no_request(
+    proxied: tuple[Api, Proxy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pooled connections left idle are tested before use, and the dead ones
+    replaced, so the first request after a quiet restart is answered."""
+    monkeypatch.setattr(sessions, "IDLE_BEFORE_PING", 0.2)
+    api, proxy = proxied
+    pk = api.model()["pk"]
+    api.app.get(f"{BASE}/{pk}", headers=api.user, status=200)
+    proxy.stop()
+    proxy.start()
+    time.sleep(0.3)
+    api.app.get(f"{BASE}/{pk}", headers=api.user, status=200)
+    api.app.post_json(f"{BASE}/list", {}, headers=api.user, status=200)
 
 
 @pytest.mark.postgresql

@@ -13,7 +13,7 @@ from entrypoints.web.views import created, no_content, path_pk
 # -- frameworks ---------------------------------------------------------------
 
 
-@view_config(route_name="frameworks.list", request_method="POST", renderer="json")
+@view_config(route_name="frameworks.list", request_method="POST", renderer="json", read_only=True)
 def list_frameworks(request: Request) -> list:
     spec = json_body(request, optional=True)
     return [framework_json(f) for f in request.services.frameworks.list(request.identity, spec)]
@@ -26,7 +26,7 @@ def create_framework(request: Request) -> object:
     return created(request, framework_json(framework))
 
 
-@view_config(route_name="frameworks.item", request_method="GET", renderer="json")
+@view_config(route_name="frameworks.item", request_method="GET", renderer="json", read_only=True)
 def retrieve_framework(request: Request) -> dict:
     framework = request.services.frameworks.retrieve(request.identity, path_pk(request))
     return framework_json(framework)
@@ -50,13 +50,13 @@ def destroy_framework(request: Request) -> object:
 # -- domains ------------------------------------------------------------------
 
 
-@view_config(route_name="domains.list", request_method="POST", renderer="json")
+@view_config(route_name="domains.list", request_method="POST", renderer="json", read_only=True)
 def list_domains(request: Request) -> list:
     spec = json_body(request, optional=True)
     return [domain_json(d) for d in request.services.domains.list(request.identity, spec)]
 
 
-@view_config(route_name="domains.item", request_method="GET", renderer="json")
+@view_config(route_name="domains.item", request_method="GET", renderer="json", read_only=True)
 def retrieve_domain(request: Request) -> dict:
     return domain_json(request.services.domains.retrieve(request.identity, path_pk(request)))
 
@@ -64,8 +64,8 @@ def retrieve_domain(request: Request) -> dict:
 # -- licences (both spellings) ------------------------------------------------
 
 
-@view_config(route_name="licences.list", request_method="POST", renderer="json")
-@view_config(route_name="licenses.list", request_method="POST", renderer="json")
+@view_config(route_name="licences.list", request_method="POST", renderer="json", read_only=True)
+@view_config(route_name="licenses.list", request_method="POST", renderer="json", read_only=True)
 def list_licences(request: Request) -> list:
     spec = json_body(request, optional=True)
     return [licence_json(x) for x in request.services.licences.list(request.identity, spec)]
@@ -78,8 +78,8 @@ def create_licence(request: Request) -> object:
     return created(request, licence_json(request.services.licences.create(request.identity, body)))
 
 
-@view_config(route_name="licences.item", request_method="GET", renderer="json")
-@view_config(route_name="licenses.item", request_method="GET", renderer="json")
+@view_config(route_name="licences.item", request_method="GET", renderer="json", read_only=True)
+@view_config(route_name="licenses.item", request_method="GET", renderer="json", read_only=True)
 def retrieve_licence(request: Request) -> dict:
     return licence_json(request.services.licences.retrieve(request.identity, path_pk(request)))
 

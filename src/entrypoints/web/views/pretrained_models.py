@@ -15,10 +15,10 @@ from entrypoints.web.uploads import upload_stream
 from entrypoints.web.views import created, no_content, path_pk
 
 
-@view_config(route_name="models.list", request_method="POST", renderer="json")
+@view_config(route_name="models.list", request_method="POST", renderer="json", read_only=True)
 def list_models(request: Request) -> list:
     spec = json_body(request, optional=True)
-    return [model_json(m) for m in request.services.models.list(request.identity, spec)]
+    return [model_json(m) for m in request.services.models.list_records(request.identity, spec)]
 
 
 @view_config(route_name="models.create", request_method="POST", renderer="json")
@@ -27,9 +27,9 @@ def create_model(request: Request) -> object:
     return created(request, model_json(request.services.models.create(request.identity, body)))
 
 
-@view_config(route_name="models.item", request_method="GET", renderer="json")
+@view_config(route_name="models.item", request_method="GET", renderer="json", read_only=True)
 def retrieve_model(request: Request) -> dict:
-    return model_json(request.services.models.retrieve(request.identity, path_pk(request)))
+    return model_json(request.services.models.retrieve_record(request.identity, path_pk(request)))
 
 
 @view_config(route_name="models.item", request_method=("PUT", "PATCH"), renderer="json")

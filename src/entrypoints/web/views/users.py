@@ -11,7 +11,7 @@ from entrypoints.web.serializers import user_json
 from entrypoints.web.views import created, no_content, path_pk
 
 
-@view_config(route_name="users.list", request_method="POST", renderer="json")
+@view_config(route_name="users.list", request_method="POST", renderer="json", read_only=True)
 def list_users(request: Request) -> list:
     spec = json_body(request, optional=True)
     return [user_json(u) for u in request.services.users.list(request.identity, spec)]
@@ -23,12 +23,12 @@ def create_user(request: Request) -> object:
     return created(request, user_json(request.services.users.create(request.identity, body)))
 
 
-@view_config(route_name="users.item", request_method="GET", renderer="json")
+@view_config(route_name="users.item", request_method="GET", renderer="json", read_only=True)
 def retrieve_user(request: Request) -> dict:
     return user_json(request.services.users.retrieve(request.identity, path_pk(request)))
 
 
-@view_config(route_name="users.by_name", request_method="GET", renderer="json")
+@view_config(route_name="users.by_name", request_method="GET", renderer="json", read_only=True)
 def user_by_name(request: Request) -> dict:
     username = request.matchdict["username"]
     return user_json(request.services.users.get_by_username(request.identity, username))
