@@ -15,6 +15,9 @@ Both folders must therefore live on the same filesystem (they share ``root``).
 
 Blob files are never rewritten in place: a reader that opened one keeps
 reading the same inode even if the blob is deleted meanwhile.
+
+``ProxyBodyDirectory`` is the folder where nginx writes the bodies of uploads
+(``modelhub.proxy_body_dir``), as ``modelhub gc`` sees it.
 """
 
 from __future__ import annotations
@@ -34,13 +37,23 @@ from typing import BinaryIO
 from adapters.staging_files import StagingLocks, no_space_is_full
 from domain.errors import NotFound, TooLarge
 from domain.model import BlobRef
-from domain.ports import BlobStore, FileSink, StagedBlob, StagingFile, StoredBlob, TemporaryFile
+from domain.ports import (
+    BlobStore,
+    FileSink,
+    ProxyBodyFolder,
+    StagedBlob,
+    StagingFile,
+    StoredBlob,
+    TemporaryFile,
+)
 from domain.transfer import CHUNK_SIZE, SpooledFile
 
 TEMP_PREFIX = "upload-"
 TEMP_SUFFIX = ".part"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"[0-9a-f]+" + re.escape(TEMP_SUFFIX))
+# nginx's name for a body file of its client_body_temp_path: digits.
+PROXY_BODY_NAME = re.compile(r"[0-9]+")
 
 
 class FileBlobStore(BlobStore):
@@ -345,6 +358,30 @@ class DirectorySink(FileSink):
             _unlink(temp)
             raise
         return str(final.absolute())
+
+
+class ProxyBodyDirectory(ProxyBodyFolder):
+    """The folder nginx writes upload bodies to (its ``client_body_temp_path``,
+    without ``levels``): the files named by digits directly in it. Nothing
+    else in the folder is listed or removed."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def files(self) -> Iterator[TemporaryFile]:
+        for entry in _entries(self.folder):
+            if not (PROXY_BODY_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)):
+                continue
+            try:
+                status = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # its request ended meanwhile
+            yield TemporaryFile(entry.name, status.st_size, _utc(status.st_mtime))
+
+    def remove(self, name: str) -> None:
+        if not PROXY_BODY_NAME.fullmatch(name):
+            raise ValueError(f"not a proxy body file name: {name!r}")
+        _unlink(self.folder / name)
 
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:

@@ -35,6 +35,7 @@ from domain.ports import (
     ModelUsage,
     PasswordHasher,
     PretrainedModelRepository,
+    ProxyBodyFolder,
     SourceServer,
     StagedBlob,
     StagingFile,
@@ -543,6 +544,29 @@ class MemoryFetcher(Fetcher):
         if location not in self.sources:
             raise SourceUnavailable(f"Cannot fetch {location}: not found.")
         return io.BytesIO(self.sources[location])
+
+
+class MemoryProxyBodies(ProxyBodyFolder):
+    """A proxy's body files as a dict of name -> bytes, each dated by the
+    clock when last written; ``write`` is the proxy's side."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.bodies: dict[str, bytes] = {}
+        self.modified: dict[str, datetime] = {}
+        self.clock = clock or SystemClock()
+
+    def write(self, name: str, data: bytes) -> None:
+        """Add ``data`` to the body file ``name``, as a proxy receiving it does."""
+        self.bodies[name] = self.bodies.get(name, b"") + data
+        self.modified[name] = self.clock.now()
+
+    def files(self) -> Iterator[TemporaryFile]:
+        for name, data in sorted(self.bodies.items()):
+            yield TemporaryFile(name, len(data), self.modified[name])
+
+    def remove(self, name: str) -> None:
+        self.bodies.pop(name, None)
+        self.modified.pop(name, None)
 
 
 class MemorySink(FileSink):

@@ -338,6 +338,23 @@ class BlobStore(abc.ABC):
         check): None when it can, else what is wrong, in a short sentence."""
 
 
+class ProxyBodyFolder(abc.ABC):
+    """The folder where a proxy in front (nginx) writes the bodies of uploads
+    before it hands their requests over (``modelhub.proxy_body_dir``).
+
+    The proxy removes each file when its request ends; a proxy that crashes
+    or is killed mid-upload leaves its files behind, for ``gc`` to collect.
+    """
+
+    @abc.abstractmethod
+    def files(self) -> Iterator[TemporaryFile]:
+        """Every body file in it, with its size and the time of its last write."""
+
+    @abc.abstractmethod
+    def remove(self, name: str) -> None:
+        """Remove one body file (a no-op if it is already gone)."""
+
+
 class Fetcher(abc.ABC):
     """Where imported model files come from."""
 

@@ -15,7 +15,7 @@ import transaction
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.filesystem import DirectorySink, FileBlobStore
+from adapters.filesystem import DirectorySink, FileBlobStore, ProxyBodyDirectory
 from adapters.health import HealthCheck
 from adapters.http_fetch import HttpFetcher
 from adapters.metrics import MeteredUsageLog, Metrics, TransferMetrics
@@ -43,6 +43,7 @@ from domain.ports import (
     Fetcher,
     FileSink,
     PasswordHasher,
+    ProxyBodyFolder,
     SourceServer,
     TokenSigner,
     UnitOfWork,
@@ -106,6 +107,10 @@ class Registry:
         self.session_factory: sessionmaker[Session] = make_session_factory(self.engine)
         self.read_session_factory = make_read_session_factory(self.engine)
         self.store = store or _blob_store(settings)
+        # Where nginx writes upload bodies, for ``modelhub gc`` to tidy.
+        self.proxy_bodies: ProxyBodyFolder | None = (
+            ProxyBodyDirectory(settings.proxy_body_dir) if settings.proxy_body_dir else None
+        )
         self.hasher = hasher or Argon2PasswordHasher()
         self.signer = signer or JwtTokenSigner(settings.jwt_key)
         self.clock = clock or SystemClock()
@@ -157,7 +162,9 @@ class Registry:
                 self.login_throttle,
             ),
             mirror=Mirror(uow, models, frameworks, self.store, self.fetcher),
-            maintenance=Maintenance(uow, self.store, self.clock, models),
+            maintenance=Maintenance(
+                uow, self.store, self.clock, models, self.proxy_bodies, s.proxy_body_max_age
+            ),
             migration=Migration(uow, models, frameworks, Licences(uow), self.store),
             stats=Stats(uow, self.metered_usage),
             uploads=Uploads(uow, self.store, self.clock, self.work, self.models, s.upload_lifetime),

@@ -19,6 +19,7 @@ from paste.deploy.converters import asbool, asint
 
 from adapters.sqlalchemy.session import PoolSize
 from domain.services.auth import ACCESS_LIFETIME, REFRESH_LIFETIME, LoginThrottle
+from domain.services.maintenance import PROXY_BODY_MAX_AGE
 from domain.services.uploads import UPLOAD_LIFETIME
 from domain.services.upstream import LEASE
 
@@ -62,6 +63,10 @@ class Settings:
     # An upload's file is then taken from there, linked into the blob folder
     # when both share a filesystem. Empty: bodies come with the request.
     proxy_body_dir: str = ""
+    # ``modelhub gc`` removes a file of proxy_body_dir that nothing has
+    # written to for this long (and for its grace period): one left behind
+    # by a proxy that crashed or was killed mid-upload.
+    proxy_body_max_age: timedelta = PROXY_BODY_MAX_AGE
     # Where model files live: "filesystem" (under blob_root) or "s3" (a
     # bucket of AWS or any S3-compatible server; credentials from boto3's
     # usual chain). S3 stages incoming bytes in a local folder, by default
@@ -98,6 +103,7 @@ INI_KEYS = {
     "db_pool_timeout": "modelhub.db_pool_timeout",
     "accel_redirect": "modelhub.accel_redirect",
     "proxy_body_dir": "modelhub.proxy_body_dir",
+    "proxy_body_max_age": "modelhub.proxy_body_max_age",
     "blob_store": "modelhub.blob_store",
     "s3_bucket": "modelhub.s3_bucket",
     "s3_endpoint": "modelhub.s3_endpoint",

@@ -300,6 +300,38 @@ def test_gc_removes_orphans_and_stale_temporaries_but_not_referenced_blobs(
     assert batch.run("verify").code == 1  # the young orphan is still there
 
 
+def test_gc_removes_the_upload_bodies_a_crashed_proxy_left(
+    batch: Batch, models_on_disk: str
+) -> None:
+    incoming = batch.root / "var" / "incoming"
+    incoming.mkdir(parents=True)
+    with open(batch.ini, "a") as ini:
+        ini.write(f"modelhub.proxy_body_dir = {incoming}\nmodelhub.proxy_body_max_age = 10800\n")
+    batch.run("import", models_on_disk)
+    left, arriving = incoming / "0000000001", incoming / "0000000002"
+    left.write_bytes(b"l" * 300)
+    arriving.write_bytes(b"a" * 20)
+    foreign = incoming / "README"
+    foreign.write_text("not nginx's")
+    _age(left, 4 * 3600)  # past modelhub.proxy_body_max_age (3 hours)
+    _age(arriving, 2 * 3600)  # past --grace, not the age limit: maybe an upload
+    _age(foreign, 4 * 3600)
+
+    counts = "0 blobs, 0 temporary files, 0 expired uploads, 1 proxy body files"
+    dry = batch.run("gc", "--dry-run", "--grace", "600")
+    assert dry.code == 0, dry.err
+    assert f"would remove proxy body file 0000000001 (300 bytes) in {incoming}" in dry.out
+    assert f"would free 300 bytes: {counts} (dry run)" in dry.out
+    assert left.exists()
+
+    done = batch.run("gc", "--grace", "600")
+    assert done.code == 0, done.err
+    assert f"removed proxy body file 0000000001 (300 bytes) in {incoming}" in done.out
+    assert f"freed 300 bytes: {counts}\n" in done.out
+    assert sorted(p.name for p in incoming.iterdir()) == ["0000000002", "README"]
+    assert batch.run("verify").code == 0  # the models' files are untouched
+
+
 class FixedClock:
     def __init__(self, now: datetime) -> None:
         self.current = now

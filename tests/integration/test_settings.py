@@ -37,6 +37,7 @@ INTEGER_KEYS = [
     "modelhub.db_pool_timeout",
     "modelhub.s3_redirect_lifetime",
     "modelhub.upload_lifetime",
+    "modelhub.proxy_body_max_age",
 ]
 TEXT_KEYS = [
     "modelhub.blob_store",
@@ -67,6 +68,7 @@ def test_every_optional_setting_left_out_takes_its_default() -> None:
     assert settings.login_failure_window == timedelta(minutes=1)
     assert settings.fetch_lease == timedelta(seconds=30)
     assert settings.upload_lifetime == timedelta(hours=24)
+    assert settings.proxy_body_max_age == timedelta(days=1)
 
 
 def test_these_tests_know_every_optional_setting() -> None:
@@ -132,6 +134,7 @@ def test_values_given_replace_the_defaults() -> None:
         db_pool_timeout=" 4 ",
         upload_lifetime="3600",
         session_lifetime="1800",
+        proxy_body_max_age="7200",
     )
 
     assert settings.max_file_size == 1024
@@ -140,6 +143,7 @@ def test_values_given_replace_the_defaults() -> None:
     assert (settings.fetch_retries, settings.auto_migrate, settings.db_pool_timeout) == (7, True, 4)
     assert settings.upload_lifetime == timedelta(hours=1)
     assert settings.session_lifetime == timedelta(minutes=30)
+    assert settings.proxy_body_max_age == timedelta(hours=2)
 
 
 @pytest.mark.parametrize("text", ["true", "On", "1", "YES"])

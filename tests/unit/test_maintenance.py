@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.memory import MemoryBlobStore, MemoryUnitOfWork
+from adapters.memory import MemoryBlobStore, MemoryProxyBodies, MemoryUnitOfWork
 from domain.errors import NotFound
 from domain.filters import FilterSpec
 from domain.model import PretrainedModel, User
 from domain.permissions import SYSTEM
-from domain.services.maintenance import Maintenance
+from domain.services.maintenance import PROXY_BODY_MAX_AGE, Maintenance
 from domain.services.pretrained_models import PretrainedModels
 from domain.services.uploads import Uploads
 from tests.unit.conftest import FakeClock
@@ -259,3 +259,68 @@ def test_gc_removes_expired_uploads_and_spares_live_ones_however_old(
     assert uploads.status(admin, live.id).offset == 60
     with pytest.raises(NotFound):
         uploads.status(admin, expiring.id)
+
+
+@pytest.fixture
+def proxy_bodies(clock: FakeClock) -> MemoryProxyBodies:
+    """The folder a proxy in front writes upload bodies to, dated by the fake clock."""
+    return MemoryProxyBodies(clock)
+
+
+def behind_a_proxy(
+    uow: MemoryUnitOfWork,
+    store: MemoryBlobStore,
+    clock: FakeClock,
+    models: PretrainedModels,
+    bodies: MemoryProxyBodies,
+    max_age: timedelta = PROXY_BODY_MAX_AGE,
+) -> Maintenance:
+    return Maintenance(uow, store, clock, models, bodies, max_age)
+
+
+def test_gc_removes_the_body_files_a_proxy_left_once_untouched_for_a_day(
+    uow: MemoryUnitOfWork,
+    store: MemoryBlobStore,
+    clock: FakeClock,
+    models: PretrainedModels,
+    proxy_bodies: MemoryProxyBodies,
+) -> None:
+    maintenance = behind_a_proxy(uow, store, clock, models, proxy_bodies)
+    proxy_bodies.write("0000000001", b"left by a crash")
+    proxy_bodies.write("0000000002", b"a slow upload, ")
+    clock.advance(hours=23)
+    proxy_bodies.write("0000000002", b"still arriving")  # its last write counts
+    proxy_bodies.write("0000000003", b"just begun")
+    clock.advance(hours=2)
+
+    dry = maintenance.collect_garbage(SYSTEM, GRACE, dry_run=True)
+    assert [body.name for body in dry.proxy_bodies] == ["0000000001"]
+    assert dry.reclaimable_bytes == len(b"left by a crash")
+    assert sorted(proxy_bodies.bodies) == ["0000000001", "0000000002", "0000000003"]
+
+    report = maintenance.collect_garbage(SYSTEM, GRACE)
+    assert [body.name for body in report.proxy_bodies] == ["0000000001"]
+    assert report.freed_bytes == len(b"left by a crash")
+    assert sorted(proxy_bodies.bodies) == ["0000000002", "0000000003"]
+
+    clock.advance(days=1)
+    again = maintenance.collect_garbage(SYSTEM, GRACE)
+    assert [body.name for body in again.proxy_bodies] == ["0000000002", "0000000003"]
+    assert proxy_bodies.bodies == {}
+
+
+def test_gc_spares_a_proxy_s_body_file_within_the_grace_period_too(
+    uow: MemoryUnitOfWork,
+    store: MemoryBlobStore,
+    clock: FakeClock,
+    models: PretrainedModels,
+    proxy_bodies: MemoryProxyBodies,
+) -> None:
+    """The longer of the grace period and the files' age limit applies."""
+    maintenance = behind_a_proxy(uow, store, clock, models, proxy_bodies, timedelta(minutes=5))
+    proxy_bodies.write("0000000001", b"body")
+    clock.advance(minutes=30)
+    assert maintenance.collect_garbage(SYSTEM, GRACE).proxy_bodies == []
+    shorter = maintenance.collect_garbage(SYSTEM, timedelta(minutes=10))
+    assert [body.name for body in shorter.proxy_bodies] == ["0000000001"]
+    assert proxy_bodies.bodies == {}

@@ -17,9 +17,16 @@ from domain.clock import Clock
 from domain.filters import Compare, FilterSpec
 from domain.model import BlobRef, PretrainedModel, Upload
 from domain.permissions import Actor, require_admin
-from domain.ports import BlobStore, StoredBlob, TemporaryFile, UnitOfWork
+from domain.ports import BlobStore, ProxyBodyFolder, StoredBlob, TemporaryFile, UnitOfWork
 from domain.services.pretrained_models import PretrainedModels, collect_after_commit
 from domain.transfer import CHUNK_SIZE, Progress
+
+# A body file of the proxy's that nobody has written to for this long is left
+# over, not an upload in progress: the proxy writes a body as it arrives, and
+# removes the file when the request ends, minutes at most after the last byte
+# (deploy/nginx.conf gives a client 60 s between two reads and the app 300 s
+# to answer). A day leaves room for far slower settings.
+PROXY_BODY_MAX_AGE = timedelta(days=1)
 
 
 @dataclass
@@ -56,6 +63,8 @@ class GcReport:
     removed: list[BlobRef] = field(default_factory=list)
     # Expired resumable uploads, each as its staging file (named by the upload).
     uploads: list[TemporaryFile] = field(default_factory=list)
+    # Upload bodies the proxy in front left in its folder.
+    proxy_bodies: list[TemporaryFile] = field(default_factory=list)
 
     @property
     def reclaimable_bytes(self) -> int:
@@ -71,7 +80,8 @@ class GcReport:
 
     @property
     def _temporary_bytes(self) -> int:
-        return sum(temporary.size for temporary in [*self.temporaries, *self.uploads])
+        files = [*self.temporaries, *self.uploads, *self.proxy_bodies]
+        return sum(temporary.size for temporary in files)
 
 
 @dataclass(frozen=True)
@@ -84,12 +94,23 @@ class Purged:
 
 class Maintenance:
     def __init__(
-        self, uow: UnitOfWork, store: BlobStore, clock: Clock, models: PretrainedModels
+        self,
+        uow: UnitOfWork,
+        store: BlobStore,
+        clock: Clock,
+        models: PretrainedModels,
+        proxy_bodies: ProxyBodyFolder | None = None,
+        proxy_body_max_age: timedelta = PROXY_BODY_MAX_AGE,
     ) -> None:
+        """``proxy_bodies``: the folder of a proxy in front that writes upload
+        bodies to files (None: there is none); ``gc`` removes its files not
+        written to for ``proxy_body_max_age``."""
         self.uow = uow
         self.store = store
         self.clock = clock
         self.models = models
+        self.proxy_bodies = proxy_bodies
+        self.proxy_body_max_age = proxy_body_max_age
 
     def verify_total(self, actor: Actor) -> int:
         """How many bytes ``verify`` will read (for a progress bar)."""
@@ -160,7 +181,9 @@ class Maintenance:
 
     def collect_garbage(self, actor: Actor, grace: timedelta, dry_run: bool = False) -> GcReport:
         """Remove blobs no model references and staging leftovers, both only
-        when untouched for ``grace``, and expired resumable uploads.
+        when untouched for ``grace``, expired resumable uploads, and the body
+        files a proxy left behind, untouched for ``grace`` and for the
+        ``proxy_body_max_age`` given at construction, whichever is longer.
 
         An upload counts its blob, then renames the file into place and
         commits, so a young unreferenced file may belong to an upload still
@@ -192,10 +215,14 @@ class Maintenance:
         report.temporaries = [
             t for t in temporaries if t.modified <= cutoff and t.staged_as not in uploads
         ]
+        report.proxy_bodies = self._left_by_the_proxy(now - max(grace, self.proxy_body_max_age))
         if dry_run:
             return report
         for temporary in report.temporaries:
             self.store.remove_temporary(temporary.name)
+        if self.proxy_bodies is not None:
+            for body in report.proxy_bodies:
+                self.proxy_bodies.remove(body.name)
         blobs, store = self.uow.blobs, self.store
         for ref in report.blobs:
             blobs.track(ref)
@@ -246,6 +273,17 @@ class Maintenance:
         return [Purged(m.pk, m.name, m.deletion_time, m.blob) for m in found]
 
     # -- helpers ----------------------------------------------------------
+
+    def _left_by_the_proxy(self, cutoff: datetime) -> list[TemporaryFile]:
+        """The proxy's body files last written before ``cutoff``: an upload
+        still arriving, or one the app is storing, is younger (see
+        ``PROXY_BODY_MAX_AGE``)."""
+        if self.proxy_bodies is None:
+            return []
+        return sorted(
+            (body for body in self.proxy_bodies.files() if body.modified <= cutoff),
+            key=lambda body: body.name,
+        )
 
     def _referenced(self) -> list[BlobRef]:
         """The distinct files models point at, soft-deleted ones included."""

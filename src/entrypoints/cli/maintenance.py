@@ -58,10 +58,17 @@ def gc(registry: Registry, args: argparse.Namespace, stdin: TextIO) -> int:
         line(f"{remove} temporary file {temporary.name} ({size(temporary.size)})")
     for upload in report.uploads:
         line(f"{remove} expired upload {upload.staged_as} ({size(upload.size)})")
-    print(
-        f"{free} {size(freed)}: {len(blobs)} blobs, {len(report.temporaries)} temporary files, "
-        f"{len(report.uploads)} expired uploads{note}"
-    )
+    folder = registry.settings.proxy_body_dir
+    for body in report.proxy_bodies:
+        line(f"{remove} proxy body file {body.name} ({size(body.size)}) in {folder}")
+    counts = [
+        f"{len(blobs)} blobs",
+        f"{len(report.temporaries)} temporary files",
+        f"{len(report.uploads)} expired uploads",
+    ]
+    if folder:  # named only behind a proxy that writes upload bodies to files
+        counts.append(f"{len(report.proxy_bodies)} proxy body files")
+    print(f"{free} {size(freed)}: {', '.join(counts)}{note}")
     return 0
 
 

@@ -12,7 +12,6 @@ as a ``SpooledFile``, which it may keep rather than copy.
 from __future__ import annotations
 
 import os
-import re
 from typing import BinaryIO
 
 from multipart import (
@@ -23,6 +22,7 @@ from multipart import (
 )
 from pyramid.request import Request
 
+from adapters.filesystem import PROXY_BODY_NAME
 from domain.errors import Invalid
 from domain.transfer import CHUNK_SIZE, SpooledFile
 
@@ -33,8 +33,6 @@ MULTIPART_FRAMING = 64 * 1024
 
 # The header in which nginx names the file holding the request's body.
 BODY_FILE_HEADER = "X-Modelhub-Body-File"
-# nginx's name for a body file: digits, in its client_body_temp_path.
-_BODY_FILE_NAME = re.compile(r"[0-9]+")
 # Where the size of a body handed over as a file is kept for the metrics.
 BODY_SIZE_KEY = "modelhub.body_size"
 
@@ -126,7 +124,7 @@ def proxied_body(request: Request, body_dir: str) -> SpooledFile | None:
     if not body_dir or not name:
         return None
     folder, base = os.path.split(name)
-    if os.path.normpath(folder) != os.path.normpath(body_dir) or not _BODY_FILE_NAME.fullmatch(
+    if os.path.normpath(folder) != os.path.normpath(body_dir) or not PROXY_BODY_NAME.fullmatch(
         base
     ):
         raise RuntimeError(

@@ -6,9 +6,11 @@ Skipped when nginx is not installed, except under CI=true (.ci/run installs it).
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import hashlib
 import io
+import json
 import os
 import secrets
 import shutil
@@ -17,17 +19,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 import requests
+import webtest
 from tusclient.client import TusClient
 
 from adapters.passwords import Argon2PasswordHasher
 from domain.permissions import SYSTEM
 from entrypoints.bootstrap import Registry
 from entrypoints.settings import Settings
+from entrypoints.web import make_app
 from tests.conftest import empty_database
 from tests.integration.s3_server import S3Server, new_bucket
 
@@ -48,9 +52,10 @@ def _free_port() -> int:
 
 
 class Deployment:
-    def __init__(self, url: str, blob_root: Path, pid: int, admin: str, user: str) -> None:
+    def __init__(self, url: str, settings: Settings, pid: int, admin: str, user: str) -> None:
         self.url = url
-        self.blob_root = blob_root
+        self.settings = settings  # the instances', less what run-local adds
+        self.blob_root = settings.blob_root
         self.pid = pid
         self.admin = {"Authorization": f"Bearer {admin}"}
         self.user = {"Authorization": f"Bearer {user}"}
@@ -133,7 +138,7 @@ def run_local(
             registry.dispose()
         yield Deployment(
             url,
-            blob_root,
+            settings,
             process.pid,
             _token(url, "admin", "admin-password"),
             _token(url, "alice", "alice-password"),
@@ -309,6 +314,96 @@ def test_anonymous_upload_is_refused_before_its_body(deployment: Deployment) -> 
         timeout=10,
     )
     assert response.status_code == 403 and "detail" in response.json()
+
+
+# Headers that say who sent the answer and when, not what it is.
+HOP_HEADERS = {"server", "date", "connection", "keep-alive"}
+
+
+def _answer_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name.lower(): value for name, value in headers.items() if name.lower() not in HOP_HEADERS
+    }
+
+
+def _exchange(d: Deployment, head: str) -> tuple[int, dict[str, str], bytes]:
+    """The status, headers and body nginx answers to a request of ``head``
+    alone (no body), read until nginx closes the connection."""
+    host, port = d.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    heading, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = heading.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return int(status.split()[1]), _answer_headers(headers), body
+
+
+def test_an_unsatisfiable_range_is_answered_by_nginx_as_by_the_app(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    data = os.urandom(1000)
+    pk = _model(d)
+    assert _upload(d, pk, data).status_code == 200
+    path = f"/v1/pretrained-models/{pk}/download"
+    headers = {**d.user, "Range": f"bytes={len(data)}-"}
+    # The app itself, on the same database and files, sending the file
+    # (no modelhub.accel_redirect): the answer nginx must give.
+    registry = Registry(d.settings)
+    try:
+        app = webtest.TestApp(make_app(registry))
+        for method in ("GET", "POST", "HEAD"):
+            direct = app.request(path, method=method, headers=headers, expect_errors=True)
+            through_nginx = requests.request(method, d.url + path, headers=headers, timeout=30)
+            assert direct.status_int == through_nginx.status_code == 416, method
+            assert _answer_headers(through_nginx.headers) == _answer_headers(direct.headers)
+            assert through_nginx.content == direct.body
+            assert through_nginx.headers["Content-Range"] == f"bytes */{len(data)}"
+            assert through_nginx.headers["Content-Type"] == "application/json"
+            if method != "HEAD":
+                assert through_nginx.json() == {"detail": "Requested range not satisfiable."}
+    finally:
+        registry.dispose()
+
+
+def test_nginx_s_own_refusals_are_json(deployment: Deployment) -> None:
+    d = deployment
+    pk = _model(d)
+    host = d.url.removeprefix("http://")
+    # An admin's upload over client_max_body_size, refused from its declared
+    # length before a byte of its body is sent.
+    status, headers, body = _exchange(
+        d,
+        f"POST /v1/pretrained-models/{pk}/data HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: {d.admin['Authorization']}\r\nContent-Type: application/data\r\n"
+        f"Content-Length: {10**13}\r\n\r\n",
+    )
+    assert status == 413
+    assert headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(body))
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(REPO / "production.ini")
+    # client_max_body_size: the instances' max_file_size plus multipart framing.
+    limit = int(ini["app:main"]["modelhub.max_file_size"]) + 64 * 1024
+    assert json.loads(body) == {
+        "detail": f"The request body is larger than the limit of {limit} bytes; nothing is stored."
+    }
+    # nginx's internal locations are not found from outside, in the app's words.
+    for path in ("/_blobs/00/00/" + "0" * 64, "/_errors/401"):
+        response = requests.get(d.url + path, headers=d.admin, timeout=10)
+        assert response.status_code == 404
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json() == {"detail": "Not found."}
+    # Headers over nginx's buffers: 431, as waitress says, not nginx's 400.
+    status, headers, body = _exchange(
+        d, f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nX-Padding: {'x' * 20000}\r\n\r\n"
+    )
+    assert status == 431
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body) == {"detail": "The request headers are too large."}
 
 
 def test_the_client_address_reaches_the_app(deployment: Deployment) -> None:
