@@ -42,7 +42,6 @@ import socket
 import statistics
 import struct
 import sys
-import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -98,10 +97,17 @@ def _proc_address(address: tuple[str, int]) -> str:
     return f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
 
 
+# linux/sockios.h: bytes in a socket's send queue not sent yet. TIOCOUTQ would
+# also count those sent but not acknowledged, which on loopback are already
+# in the server's receive queue, counted below: twice.
+SIOCOUTQNSD = 0x894B
+
+
 def unread_bytes(sock: socket.socket) -> int:
-    """Bytes sent on ``sock`` that the server has not read yet: still in the
-    client's send queue or in the server socket's receive queue."""
-    queued = struct.unpack("i", fcntl.ioctl(sock, termios.TIOCOUTQ, b"\0" * 4))[0]
+    """Bytes written on ``sock`` that the server has not read yet: not sent
+    from the client's send queue, or waiting in the server socket's receive
+    queue (over loopback, nothing sent is anywhere else)."""
+    queued = struct.unpack("i", fcntl.ioctl(sock, SIOCOUTQNSD, b"\0" * 4))[0]
     server_side = (_proc_address(sock.getpeername()), _proc_address(sock.getsockname()))
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         cols = line.split()
