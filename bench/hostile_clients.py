@@ -97,23 +97,28 @@ def _proc_address(address: tuple[str, int]) -> str:
     return f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
 
 
-# linux/sockios.h: bytes in a socket's send queue not sent yet. TIOCOUTQ would
-# also count those sent but not acknowledged, which on loopback are already
-# in the server's receive queue, counted below: twice.
+# linux/sockios.h: bytes in a socket's send queue not sent yet (TIOCOUTQ
+# would also count those sent but not acknowledged, which over loopback are
+# in the server's receive queue already).
 SIOCOUTQNSD = 0x894B
 
 
 def unread_bytes(sock: socket.socket) -> int:
-    """Bytes written on ``sock`` that the server has not read yet: not sent
-    from the client's send queue, or waiting in the server socket's receive
-    queue (over loopback, nothing sent is anywhere else)."""
-    queued = struct.unpack("i", fcntl.ioctl(sock, SIOCOUTQNSD, b"\0" * 4))[0]
+    """Bytes written on ``sock`` that the server has not read yet: waiting in
+    the server socket's receive queue, or not sent from the client's send
+    queue (over loopback, nothing sent is anywhere else).
+
+    The server's queue is read first: bytes that cross from the client's
+    queue to the server's while the two are read (over loopback, as fast as
+    the server reads) are then missed, never counted twice.
+    """
+    queued = 0
     server_side = (_proc_address(sock.getpeername()), _proc_address(sock.getsockname()))
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         cols = line.split()
         if (cols[1], cols[2]) == server_side:
             queued += int(cols[4].split(":")[1], 16)
-    return queued
+    return queued + struct.unpack("i", fcntl.ioctl(sock, SIOCOUTQNSD, b"\0" * 4))[0]
 
 
 class TempDiskPeak:
