@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, String, create_engine, text
 from sqlalchemy.engine import make_url
 
 from adapters.sqlalchemy import tables
+from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.session import make_engine
 
 # Children first, so that emptying them one by one never breaks a foreign key.
@@ -55,6 +57,24 @@ def postgres_schema(database_url: str, prefix: str) -> Iterator[Engine]:
                 connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     finally:
         admin.dispose()
+
+
+@contextmanager
+def migrated_engine(request: pytest.FixtureRequest, folder: Path, prefix: str) -> Iterator[Engine]:
+    """For a fixture whose ``request.param`` is ``sqlite`` or ``postgresql``:
+    an engine on a new migrated SQLite file in ``folder``, or on a new
+    migrated PostgreSQL schema named from ``prefix`` (dropped after)."""
+    if request.param == "sqlite":
+        engine = sqlite_engine(folder)
+        upgrade(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    with postgres_schema(request.getfixturevalue("postgres_url"), prefix) as engine:
+        upgrade(engine)
+        yield engine
 
 
 def empty_tables(engine: Engine) -> None:

@@ -32,11 +32,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from transaction.interfaces import NoTransaction
 
-from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.session import make_session_factory, tm_session
 from adapters.sqlalchemy.uow import SqlUnitOfWork
 from domain.model import BlobRef
-from tests.integration.sql_databases import postgres_schema, sqlite_engine
+from tests.integration.sql_databases import migrated_engine
 
 ITERATIONS = 40
 DELETE_TAKES = 0.003
@@ -72,15 +71,8 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[SqlUnitOfWork]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        sqlite = sqlite_engine(tmp_path)
-        upgrade(sqlite)
-        yield sqlite
-        sqlite.dispose()
-        return
-    with postgres_schema(request.getfixturevalue("postgres_url"), "race") as postgres:
-        upgrade(postgres)
-        yield postgres
+    with migrated_engine(request, tmp_path, "race") as engine:
+        yield engine
 
 
 def _run_together(*targets: Callable[[], None]) -> None:

@@ -16,20 +16,13 @@ from adapters.sqlalchemy.session import ReadOnlySession, make_read_session_facto
 from adapters.sqlalchemy.uow import SqlUnitOfWork
 from domain.filters import FilterSpec
 from domain.model import Framework
-from tests.integration.sql_databases import postgres_schema, sqlite_engine
+from tests.integration.sql_databases import migrated_engine, postgres_schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     start_mappers()
-    if request.param == "sqlite":
-        engine = sqlite_engine(tmp_path)
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-        return
-    with postgres_schema(request.getfixturevalue("postgres_url"), "sessions") as engine:
-        upgrade(engine)
+    with migrated_engine(request, tmp_path, "sessions") as engine:
         yield engine
 
 

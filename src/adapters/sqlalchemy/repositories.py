@@ -254,7 +254,7 @@ def _record_query() -> tuple[Select[Any], FieldMap]:
         "creator_pk": m.creator_id,
     }
     columns = [
-        (sources.get(field.name) if field.name in sources else m[field.name]).label(field.name)
+        (sources[field.name] if field.name in sources else m[field.name]).label(field.name)
         for field in dataclasses.fields(ModelRecord)
         if field.name != "data_state"
     ]
