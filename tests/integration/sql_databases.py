@@ -60,11 +60,12 @@ def postgres_schema(database_url: str, prefix: str) -> Iterator[Engine]:
 
 
 @contextmanager
-def migrated_engine(request: pytest.FixtureRequest, folder: Path, prefix: str) -> Iterator[Engine]:
-    """For a fixture whose ``request.param`` is ``sqlite`` or ``postgresql``:
-    an engine on a new migrated SQLite file in ``folder``, or on a new
-    migrated PostgreSQL schema named from ``prefix`` (dropped after)."""
-    if request.param == "sqlite":
+def migrated_engine(
+    backend: str, request: pytest.FixtureRequest, folder: Path, prefix: str
+) -> Iterator[Engine]:
+    """An engine on a new migrated database of ``backend``: a SQLite file in
+    ``folder``, or a PostgreSQL schema named from ``prefix`` (dropped after)."""
+    if backend == "sqlite":
         engine = sqlite_engine(folder)
         upgrade(engine)
         try:

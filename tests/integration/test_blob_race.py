@@ -71,7 +71,7 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[SqlUnitOfWork]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    with migrated_engine(request, tmp_path, "race") as engine:
+    with migrated_engine(request.param, request, tmp_path, "race") as engine:
         yield engine
 
 

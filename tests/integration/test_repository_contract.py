@@ -22,7 +22,6 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError
 
 from adapters.memory import MemoryUnitOfWork
-from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.orm import start_mappers
 from adapters.sqlalchemy.session import make_session_factory, tm_session
 from adapters.sqlalchemy.uow import SqlUnitOfWork
@@ -35,8 +34,7 @@ from domain.resources import DOMAIN, FRAMEWORK, LICENCE, PRETRAINED_MODEL, USER
 from domain.services.seed import DOMAINS, LICENCES, seed
 from tests.integration.sql_databases import (
     empty_tables,
-    postgres_schema,
-    sqlite_engine,
+    migrated_engine,
     use_linguistic_collation,
 )
 
@@ -73,17 +71,8 @@ def postgres_db(request: pytest.FixtureRequest) -> Iterator[Engine]:
 def _migrated(backend: str, request: pytest.FixtureRequest, name: str) -> Iterator[Engine]:
     """A new migrated SQLite file or PostgreSQL schema."""
     start_mappers()
-    if backend == "sqlite":
-        factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
-        engine = sqlite_engine(factory.mktemp(name))
-        upgrade(engine)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    with postgres_schema(request.getfixturevalue("postgres_url"), name) as engine:
-        upgrade(engine)
+    factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    with migrated_engine(backend, request, factory.mktemp(name), name) as engine:
         yield engine
 
 

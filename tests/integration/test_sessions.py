@@ -22,7 +22,7 @@ from tests.integration.sql_databases import migrated_engine, postgres_schema
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     start_mappers()
-    with migrated_engine(request, tmp_path, "sessions") as engine:
+    with migrated_engine(request.param, request, tmp_path, "sessions") as engine:
         yield engine
 
 
